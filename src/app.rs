@@ -1,0 +1,52 @@
+//! Wiring for the deployed function: the real Redis and DynamoDB adapters, built once per cold
+//! start and shared by every invocation of the instance.
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::config::Config;
+use crate::register::Registrar;
+use crate::session::Sessions;
+use crate::sms_codes::RedisSmsCodes;
+use crate::users::DynamoUsers;
+
+pub type App = Registrar<RedisSmsCodes, DynamoUsers>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The URL is not echoed: it may carry a password.
+    #[error("REDIS_URL is not a usable Redis URL")]
+    RedisUrl,
+}
+
+/// DynamoDB attempts per request (the first and two retries, with the SDK's standard backoff).
+pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
+
+/// Builds the function's state. Connects to nothing: the DynamoDB client is ready at once and
+/// the Redis connection is made on first use, so a store that is down at cold start gives 503
+/// answers instead of a failed init.
+pub async fn build(config: &Config) -> Result<App, StartupError> {
+    let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout)
+        .map_err(|_| StartupError::RedisUrl)?;
+    let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
+    Ok(Registrar::new(codes, users, Sessions::new(config)))
+}
+
+/// A DynamoDB client with explicit timeouts, so a hung endpoint gives a 503 well inside the
+/// function timeout: each attempt (connect included) is bounded by `DYNAMODB_TIMEOUT_MS`, the
+/// whole call by the attempts plus backoff.
+pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
+    let attempt = config.dynamodb_timeout;
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(attempt)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * DYNAMODB_MAX_ATTEMPTS + std::time::Duration::from_secs(1))
+        .build();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(DYNAMODB_MAX_ATTEMPTS))
+        .load()
+        .await;
+    aws_sdk_dynamodb::Client::new(&shared)
+}

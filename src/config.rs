@@ -1,0 +1,192 @@
+//! Configuration from the environment, read once at cold start. A missing or bad value stops
+//! the start with a message that names the variable and never echoes a secret.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is missing or empty")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// Everything the function reads from its environment.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `USERS_TABLE` | required | DynamoDB table keyed by `mobile` |
+/// | `REDIS_URL` | required | `redis://` or `rediss://` (TLS) URL of the SMS-code store |
+/// | `JWT_SECRET` | required | HS256 key, at least 32 bytes |
+/// | `SESSION_TTL_SECONDS` | 86400 | lifetime of the JWT and its cookie |
+/// | `SESSION_COOKIE_NAME` | `__Host-session` | cookie name (an RFC 6265 token) |
+/// | `JWT_ISSUER` | `ihome` | the token's `iss` claim |
+/// | `REDIS_TIMEOUT_MS` | 1000 | Redis connect and reply timeout |
+/// | `DYNAMODB_TIMEOUT_MS` | 1000 | DynamoDB connect and per-attempt timeout (3 attempts) |
+///
+/// The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
+/// `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
+#[derive(Debug)]
+pub struct Config {
+    pub users_table: String,
+    pub redis_url: SecretString,
+    pub jwt_secret: SecretString,
+    pub session_ttl: Duration,
+    pub cookie_name: String,
+    pub jwt_issuer: String,
+    pub redis_timeout: Duration,
+    pub dynamodb_timeout: Duration,
+}
+
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let millis = |name: &'static str, default: u64| match get(name) {
+            None => Ok(Duration::from_millis(default)),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+                _ => Err(ConfigError::Invalid(
+                    name,
+                    "expected a positive whole number",
+                )),
+            },
+        };
+
+        let jwt_secret = SecretString::from(required("JWT_SECRET")?);
+        if jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid(
+                "JWT_SECRET",
+                "must be at least 32 bytes",
+            ));
+        }
+        let session_ttl = match get("SESSION_TTL_SECONDS") {
+            None => Duration::from_secs(86_400),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "SESSION_TTL_SECONDS",
+                        "expected a positive whole number of seconds",
+                    ));
+                }
+            },
+        };
+        let cookie_name = get("SESSION_COOKIE_NAME").unwrap_or_else(|| "__Host-session".into());
+        if !is_cookie_token(&cookie_name) {
+            return Err(ConfigError::Invalid(
+                "SESSION_COOKIE_NAME",
+                "must be a cookie token (letters, digits and !#$%&'*+-.^_`|~)",
+            ));
+        }
+        let redis_url = required("REDIS_URL")?;
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError::Invalid(
+                "REDIS_URL",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        Ok(Self {
+            users_table: required("USERS_TABLE")?,
+            redis_url: SecretString::from(redis_url),
+            jwt_secret,
+            session_ttl,
+            cookie_name,
+            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "ihome".into()),
+            redis_timeout: millis("REDIS_TIMEOUT_MS", 1000)?,
+            dynamodb_timeout: millis("DYNAMODB_TIMEOUT_MS", 1000)?,
+        })
+    }
+}
+
+fn is_cookie_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let base = [
+            ("USERS_TABLE", "users"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("JWT_SECRET", SECRET),
+        ];
+        Config::from_lookup(|name| {
+            pairs
+                .iter()
+                .chain(base.iter())
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.users_table, "users");
+        assert_eq!(c.session_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.cookie_name, "__Host-session");
+        assert_eq!(c.jwt_issuer, "ihome");
+        assert_eq!(c.redis_timeout, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn each_required_variable_is_named_when_missing_or_empty() {
+        for name in ["USERS_TABLE", "REDIS_URL", "JWT_SECRET"] {
+            assert_eq!(with(&[(name, "")]).unwrap_err(), ConfigError::Missing(name));
+            assert_eq!(
+                with(&[(name, "  ")]).unwrap_err(),
+                ConfigError::Missing(name)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_without_echoing_them() {
+        let short = with(&[("JWT_SECRET", "too-short-secret")]).unwrap_err();
+        assert_eq!(
+            short,
+            ConfigError::Invalid("JWT_SECRET", "must be at least 32 bytes")
+        );
+        assert!(!short.to_string().contains("too-short-secret"));
+        for (k, v) in [
+            ("SESSION_TTL_SECONDS", "0"),
+            ("SESSION_TTL_SECONDS", "1d"),
+            ("SESSION_COOKIE_NAME", "my session"),
+            ("SESSION_COOKIE_NAME", "a;b"),
+            ("REDIS_URL", "http://cache:6379"),
+            ("REDIS_TIMEOUT_MS", "-1"),
+        ] {
+            let err = with(&[(k, v)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid(name, _) if name == k),
+                "{k}={v}"
+            );
+        }
+        let c = with(&[
+            ("SESSION_TTL_SECONDS", "3600"),
+            ("SESSION_COOKIE_NAME", "sid"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.session_ttl.as_secs(), c.cookie_name.as_str()),
+            (3600, "sid")
+        );
+    }
+}

@@ -1,0 +1,439 @@
+//! The request's four fields, parsed into values that cannot be invalid ("parse, don't
+//! validate"). Nothing here touches I/O, so every rule that can reject a request runs before the
+//! SMS code is consumed.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+/// Why a request was rejected before any I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("body is empty, not UTF-8, not JSON or not a JSON object")]
+    InvalidBody,
+    #[error("a field is missing, null, empty or not a string")]
+    MissingField,
+    #[error("mobile is not a mainland mobile number")]
+    InvalidMobile,
+    #[error("password and password2 differ")]
+    PasswordMismatch,
+    #[error("password fails the policy: {0:?}")]
+    WeakPassword(Weakness),
+    #[error("sms_code is not exactly 6 ASCII digits")]
+    InvalidSmsCode,
+}
+
+/// Which rule of the password policy (NIST 800-63B) a password broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weakness {
+    TooShort,
+    TooLong,
+    SameAsMobile,
+    Common,
+}
+
+/// A mainland China mobile number in its 11-digit form: `1[3-9]` then 9 ASCII digits.
+///
+/// Accepts surrounding whitespace and a `+86` / `86` country prefix, which it strips; the seed's
+/// unanchored `re.match` also let through longer strings, trailing junk and non-ASCII digits,
+/// and refused the 16x/19x ranges.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Mobile(String);
+
+static MOBILE_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("the mobile pattern compiles"));
+
+impl Mobile {
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let trimmed = raw.trim();
+        let digits = trimmed
+            .strip_prefix("+86")
+            .or_else(|| trimmed.strip_prefix("86"))
+            .unwrap_or(trimmed);
+        if digits.len() == 11 && MOBILE_RE.is_match(digits) {
+            Ok(Self(digits.to_owned()))
+        } else {
+            Err(Rejection::InvalidMobile)
+        }
+    }
+
+    /// The 11-digit form that keys the user and the SMS code.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `138****5678`: the only form of a mobile that may appear in a log line.
+    pub fn masked(&self) -> String {
+        format!("{}****{}", &self.0[..3], &self.0[7..])
+    }
+}
+
+/// Debug prints the masked form, so a stray `{:?}` cannot leak a number into the logs.
+impl fmt::Debug for Mobile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mobile({})", self.masked())
+    }
+}
+
+/// The code the user typed: exactly 6 ASCII digits, nothing trimmed.
+pub struct SmsCode(SecretString);
+
+impl SmsCode {
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(SecretString::from(raw)))
+        } else {
+            Err(Rejection::InvalidSmsCode)
+        }
+    }
+
+    /// Compares with the stored code in time independent of where they differ.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        let typed = self.0.expose_secret().as_bytes();
+        typed.len() == stored.len()
+            && typed
+                .iter()
+                .zip(stored)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+}
+
+impl fmt::Debug for SmsCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SmsCode(******)")
+    }
+}
+
+/// Minimum and maximum password length, in characters (Unicode scalar values).
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+
+include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
+
+/// A password that passed the policy: 8 to 128 characters, not the mobile number (in any form
+/// `Mobile::parse` accepts), and not among the 20,000 most common passwords (compared
+/// case-insensitively; see `data/`). Passwords are taken as typed: no trimming, no Unicode
+/// normalisation.
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn parse(password: &str, password2: &str, mobile: &Mobile) -> Result<Self, Rejection> {
+        if password != password2 {
+            return Err(Rejection::PasswordMismatch);
+        }
+        let chars = password.chars().count();
+        let weakness = if chars < *PASSWORD_CHARS.start() {
+            Some(Weakness::TooShort)
+        } else if chars > *PASSWORD_CHARS.end() {
+            Some(Weakness::TooLong)
+        } else if Mobile::parse(password).is_ok_and(|m| &m == mobile) {
+            Some(Weakness::SameAsMobile)
+        } else if is_common(password) {
+            Some(Weakness::Common)
+        } else {
+            None
+        };
+        match weakness {
+            Some(w) => Err(Rejection::WeakPassword(w)),
+            None => Ok(Self(SecretString::from(password))),
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(******)")
+    }
+}
+
+fn is_common(password: &str) -> bool {
+    COMMON_PASSWORDS
+        .binary_search(&password.to_lowercase().as_str())
+        .is_ok()
+}
+
+/// A registration request whose every field is valid.
+#[derive(Debug)]
+pub struct Registration {
+    pub mobile: Mobile,
+    pub sms_code: SmsCode,
+    pub password: Password,
+}
+
+impl Registration {
+    /// Parses a request body: a JSON object with the string fields `mobile`, `sms_code`,
+    /// `password` and `password2`. Other fields are ignored. The checks run in the order of the
+    /// contract's table: body, fields, mobile, passwords, code.
+    pub fn from_json(body: &[u8]) -> Result<Self, Rejection> {
+        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+            return Err(Rejection::InvalidBody);
+        };
+        let field = |name: &str| match fields.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
+            _ => Err(Rejection::MissingField),
+        };
+        let (mobile, sms_code, password, password2) = (
+            field("mobile")?,
+            field("sms_code")?,
+            field("password")?,
+            field("password2")?,
+        );
+        let mobile = Mobile::parse(mobile)?;
+        let password = Password::parse(password, password2, &mobile)?;
+        let sms_code = SmsCode::parse(sms_code)?;
+        Ok(Self {
+            mobile,
+            sms_code,
+            password,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mobiles_that_parse_normalise_to_eleven_digits() {
+        for (raw, want) in [
+            ("13812345678", "13812345678"),
+            ("13012345678", "13012345678"),
+            ("16612345678", "16612345678"),
+            ("19912345678", "19912345678"),
+            ("  13812345678 ", "13812345678"),
+            ("13812345678\n", "13812345678"),
+            ("+8613812345678", "13812345678"),
+            ("8613812345678", "13812345678"),
+            (" +8619912345678\t", "19912345678"),
+        ] {
+            assert_eq!(
+                Mobile::parse(raw).map(|m| m.0),
+                Ok(want.to_owned()),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mobiles_the_seed_got_wrong_are_rejected() {
+        for raw in [
+            "138123456789999",  // unanchored regex accepted a 15-digit string
+            "13812345678abc",   // ... and trailing junk
+            "13812345678\n1",   // ... and a second line
+            "13١٢٣٤٥٦٧٨٩",      // Arabic-Indic digits matched \d
+            "13８12345678",     // a full-width digit
+            "12812345678",      // 12x is no mobile range
+            "1381234567",       // 10 digits
+            "23812345678",      // does not start with 1
+            "+86 13812345678",  // space inside
+            "0086138123456780", // 00 prefix
+            "+8513812345678",   // another country
+            "+86",              // prefix only
+            "",                 // empty after the field check is impossible, but still
+            "138-1234-5678",    // separators
+        ] {
+            assert_eq!(Mobile::parse(raw), Err(Rejection::InvalidMobile), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn masked_mobile_hides_the_middle_four_digits() {
+        let m = Mobile::parse("13812345678").unwrap();
+        assert_eq!(m.masked(), "138****5678");
+        assert_eq!(format!("{m:?}"), "Mobile(138****5678)");
+    }
+
+    #[test]
+    fn sms_codes_are_exactly_six_ascii_digits() {
+        assert!(SmsCode::parse("012345").is_ok());
+        for raw in [
+            "12345",
+            "1234567",
+            " 123456",
+            "123456 ",
+            "12345a",
+            "１２３４５６",
+            "١٢٣٤٥٦",
+        ] {
+            assert_eq!(
+                SmsCode::parse(raw).err(),
+                Some(Rejection::InvalidSmsCode),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sms_code_matching_is_exact() {
+        let code = SmsCode::parse("123456").unwrap();
+        assert!(code.matches(b"123456"));
+        assert!(!code.matches(b"123457"));
+        assert!(!code.matches(b"12345"));
+        assert!(!code.matches(b"1234567"));
+        assert_eq!(format!("{code:?}"), "SmsCode(******)");
+    }
+
+    fn mobile() -> Mobile {
+        Mobile::parse("13812345678").unwrap()
+    }
+
+    #[test]
+    fn password_policy() {
+        let weak = |p: &str| Password::parse(p, p, &mobile()).err();
+        assert_eq!(weak("correct horse battery"), None);
+        assert_eq!(weak("Zr7#kq!m"), None, "8 characters is enough");
+        assert_eq!(
+            weak("Zr7#kq!"),
+            Some(Rejection::WeakPassword(Weakness::TooShort))
+        );
+        assert_eq!(
+            weak("密码很长但是只有七"),
+            None,
+            "9 CJK characters count as 9"
+        );
+        assert_eq!(
+            weak("密码只有七个字"),
+            Some(Rejection::WeakPassword(Weakness::TooShort))
+        );
+        assert_eq!(weak(&"x".repeat(128)), None);
+        assert_eq!(
+            weak(&"x".repeat(129)),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        for same in ["13812345678", "+8613812345678", "8613812345678"] {
+            assert_eq!(
+                weak(same),
+                Some(Rejection::WeakPassword(Weakness::SameAsMobile))
+            );
+        }
+        assert_eq!(
+            weak("13912345678"),
+            None,
+            "another number is only a password"
+        );
+        for common in [
+            "password",
+            "PASSWORD",
+            "12345678",
+            "iloveyou",
+            "qwertyuiop",
+            "1qaz2wsx",
+        ] {
+            assert_eq!(
+                weak(common),
+                Some(Rejection::WeakPassword(Weakness::Common)),
+                "{common}"
+            );
+        }
+    }
+
+    #[test]
+    fn password_mismatch_is_checked_before_the_policy() {
+        assert_eq!(
+            Password::parse("a", "b", &mobile()).err(),
+            Some(Rejection::PasswordMismatch)
+        );
+    }
+
+    #[test]
+    fn common_password_table_is_sorted_and_in_policy() {
+        assert!(COMMON_PASSWORDS.len() > 5_000);
+        assert!(COMMON_PASSWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            COMMON_PASSWORDS
+                .iter()
+                .all(|p| PASSWORD_CHARS.contains(&p.chars().count()))
+        );
+    }
+
+    fn body(v: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn bodies_map_to_the_contract_rows() {
+        use serde_json::json;
+        let ok = json!({"mobile": "13812345678", "sms_code": "123456",
+                        "password": "correct horse", "password2": "correct horse"});
+        let reg = Registration::from_json(&body(ok.clone())).unwrap();
+        assert_eq!(reg.mobile.as_str(), "13812345678");
+
+        let with = |k: &str, v: serde_json::Value| {
+            let mut o = ok.clone();
+            o[k] = v;
+            Registration::from_json(&body(o)).err()
+        };
+        let without = |k: &str| {
+            let mut o = ok.clone();
+            o.as_object_mut().unwrap().remove(k);
+            Registration::from_json(&body(o)).err()
+        };
+        for raw in [
+            &b""[..],
+            b"   ",
+            b"{not json",
+            b"[1,2]",
+            b"null",
+            b"\"abc\"",
+            b"42",
+            b"mobile=13812345678&sms_code=111111",
+            b"\xff\xfe{}",
+            b"{\"mobile\":",
+        ] {
+            assert_eq!(
+                Registration::from_json(raw).err(),
+                Some(Rejection::InvalidBody),
+                "{raw:?}"
+            );
+        }
+        for k in ["mobile", "sms_code", "password", "password2"] {
+            assert_eq!(without(k), Some(Rejection::MissingField), "{k} missing");
+            assert_eq!(
+                with(k, json!(null)),
+                Some(Rejection::MissingField),
+                "{k} null"
+            );
+            assert_eq!(
+                with(k, json!("")),
+                Some(Rejection::MissingField),
+                "{k} empty"
+            );
+            assert_eq!(
+                with(k, json!(12345678)),
+                Some(Rejection::MissingField),
+                "{k} number"
+            );
+            assert_eq!(
+                with(k, json!(["x"])),
+                Some(Rejection::MissingField),
+                "{k} array"
+            );
+        }
+        assert_eq!(
+            with("mobile", json!("138123456789999")),
+            Some(Rejection::InvalidMobile)
+        );
+        assert_eq!(
+            with("password2", json!("other horse")),
+            Some(Rejection::PasswordMismatch)
+        );
+        assert_eq!(
+            with("sms_code", json!(" 123456 ")),
+            Some(Rejection::InvalidSmsCode)
+        );
+        let mut weak = ok.clone();
+        weak["password"] = json!("password");
+        weak["password2"] = json!("password");
+        assert_eq!(
+            Registration::from_json(&body(weak)).err(),
+            Some(Rejection::WeakPassword(Weakness::Common))
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! The Lambda entry point: configuration and clients once per cold start, then one handler.
+
+use std::sync::Arc;
+
+use ihome_register::{app, config::Config, http};
+use lambda_http::{Error, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let registrar = Arc::new(app::build(&config).await?);
+    lambda_http::run(service_fn(move |req| {
+        let registrar = registrar.clone();
+        async move { Ok::<_, Error>(http::handle(registrar, req).await) }
+    }))
+    .await
+}

@@ -1,0 +1,127 @@
+//! The session: a signed JWT (HS256) in a cookie, instead of server-side session state.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::Mobile;
+
+/// The token's claims. `exp` = `iat` + the session TTL.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub sub: String,
+    pub name: String,
+    pub mobile: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub iss: String,
+    pub jti: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the session token: {0}")]
+pub struct SessionError(String);
+
+/// Signs sessions. Built once per cold start.
+pub struct Sessions {
+    key: EncodingKey,
+    ttl: Duration,
+    issuer: String,
+    cookie_name: String,
+}
+
+impl Sessions {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            key: EncodingKey::from_secret(config.jwt_secret.expose_secret().as_bytes()),
+            ttl: config.session_ttl,
+            issuer: config.jwt_issuer.clone(),
+            cookie_name: config.cookie_name.clone(),
+        }
+    }
+
+    /// The `set-cookie` value carrying a fresh token for the user:
+    /// `<name>=<jwt>; Path=/; Max-Age=<ttl>; HttpOnly; Secure; SameSite=Lax`.
+    pub fn cookie_for(
+        &self,
+        user_id: Uuid,
+        mobile: &Mobile,
+        now: SystemTime,
+    ) -> Result<SecretString, SessionError> {
+        let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = Claims {
+            sub: user_id.to_string(),
+            name: mobile.as_str().to_owned(),
+            mobile: mobile.as_str().to_owned(),
+            iat,
+            exp: iat + self.ttl.as_secs(),
+            iss: self.issuer.clone(),
+            jti: Uuid::now_v7().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(|e| SessionError(format!("{:?}", e.kind())))?;
+        Ok(SecretString::from(format!(
+            "{}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
+            self.cookie_name,
+            self.ttl.as_secs()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn cookie_carries_a_verifiable_token_with_every_claim() {
+        let config = Config::from_lookup(|k| {
+            Some(match k {
+                "USERS_TABLE" => "users".into(),
+                "REDIS_URL" => "redis://127.0.0.1".into(),
+                "JWT_SECRET" => SECRET.into(),
+                "SESSION_TTL_SECONDS" => "600".into(),
+                _ => return None,
+            })
+        })
+        .unwrap();
+        let sessions = Sessions::new(&config);
+        let user_id = Uuid::now_v7();
+        let mobile = Mobile::parse("13812345678").unwrap();
+        let now = SystemTime::now();
+        let cookie = sessions.cookie_for(user_id, &mobile, now).unwrap();
+        let cookie = cookie.expose_secret();
+
+        let (token, attrs) = cookie
+            .strip_prefix("__Host-session=")
+            .and_then(|rest| rest.split_once("; "))
+            .expect("cookie starts with its name");
+        assert_eq!(attrs, "Path=/; Max-Age=600; HttpOnly; Secure; SameSite=Lax");
+
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&["ihome"]);
+        let claims = jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims.sub, user_id.to_string());
+        assert_eq!(
+            (claims.name.as_str(), claims.mobile.as_str()),
+            ("13812345678", "13812345678")
+        );
+        assert_eq!(claims.exp - claims.iat, 600);
+        assert!(Uuid::parse_str(&claims.jti).is_ok());
+
+        let wrong = DecodingKey::from_secret(b"another secret of thirty-two bytes!!");
+        assert!(jsonwebtoken::decode::<Claims>(token, &wrong, &validation).is_err());
+    }
+}
