@@ -1,0 +1,227 @@
+//! Shared by the integration tests: isolated real storage (a fresh DynamoDB table per test,
+//! random mobiles in the shared Redis), and the function's configuration pointed at it.
+//! `scripts/test` starts the servers and exports REDIS_URL and AWS_ENDPOINT_URL_DYNAMODB.
+#![allow(dead_code)]
+
+pub mod runtime_api;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use ihome_register::app::{self, App};
+use ihome_register::config::Config;
+use ihome_register::register::Registrar;
+use ihome_register::session::Sessions;
+use ihome_register::sms_codes::RedisSmsCodes;
+use ihome_register::users::DynamoUsers;
+use redis::AsyncCommands;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn require_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test, which starts Redis and the DynamoDB server")
+    })
+}
+
+/// 64 random bits from the standard library's per-process random keys.
+pub fn random_u64() -> u64 {
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// A random mobile in the 15x range the events never use, so parallel tests never share a key.
+pub fn random_mobile() -> String {
+    format!("15{:09}", random_u64() % 1_000_000_000)
+}
+
+pub fn random_secret() -> String {
+    format!(
+        "{:016x}{:016x}{:016x}",
+        random_u64(),
+        random_u64(),
+        random_u64()
+    )
+}
+
+pub fn config_with(table: &str, redis_url: &str, secret: &str) -> Config {
+    Config::from_lookup(|k| match k {
+        "USERS_TABLE" => Some(table.to_owned()),
+        "REDIS_URL" => Some(redis_url.to_owned()),
+        "JWT_SECRET" => Some(secret.to_owned()),
+        "REDIS_TIMEOUT_MS" | "DYNAMODB_TIMEOUT_MS" => Some("500".to_owned()),
+        _ => None,
+    })
+    .expect("test configuration is valid")
+}
+
+/// A DynamoDB client for `endpoint`, built like the function's (timeouts, retries).
+pub async fn dynamodb_at(endpoint: &str, config: &Config) -> aws_sdk_dynamodb::Client {
+    let base = app::dynamodb_client(config).await;
+    let conf = base.config().to_builder().endpoint_url(endpoint).build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// The test's own view of the real servers, and a fresh table.
+pub struct Stores {
+    pub redis: redis::aio::MultiplexedConnection,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub redis_url: String,
+    pub secret: String,
+}
+
+impl Stores {
+    pub async fn fresh() -> Self {
+        let redis_url = require_env("REDIS_URL");
+        require_env("AWS_ENDPOINT_URL_DYNAMODB");
+        let table = format!("users-test-{:016x}", random_u64());
+        let secret = random_secret();
+        let ddb = app::dynamodb_client(&config_with(&table, &redis_url, &secret)).await;
+        create_table(&ddb, &table).await;
+        let redis = redis::Client::open(redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("the test Redis answers");
+        Self {
+            redis,
+            ddb,
+            table,
+            redis_url,
+            secret,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        config_with(&self.table, &self.redis_url, &self.secret)
+    }
+
+    /// The function as deployed, on these stores.
+    pub async fn app(&self) -> Arc<App> {
+        Arc::new(app::build(&self.config()).await.unwrap())
+    }
+
+    /// The function with its Redis or DynamoDB endpoint replaced (e.g. by a closed port).
+    pub async fn app_with(&self, redis_url: Option<&str>, dynamodb: Option<&str>) -> Arc<App> {
+        let config = config_with(
+            &self.table,
+            redis_url.unwrap_or(&self.redis_url),
+            &self.secret,
+        );
+        let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout).unwrap();
+        let client = match dynamodb {
+            Some(endpoint) => dynamodb_at(endpoint, &config).await,
+            None => app::dynamodb_client(&config).await,
+        };
+        let users = DynamoUsers::new(client, &self.table);
+        Arc::new(Registrar::new(codes, users, Sessions::new(&config)))
+    }
+
+    pub async fn set_code(&mut self, mobile: &str, code: &str, ttl_secs: u64) {
+        let _: () = self
+            .redis
+            .set_ex(key(mobile), code, ttl_secs)
+            .await
+            .unwrap();
+    }
+
+    pub async fn code(&mut self, mobile: &str) -> Option<String> {
+        self.redis.get(key(mobile)).await.unwrap()
+    }
+
+    pub async fn pttl(&mut self, mobile: &str) -> i64 {
+        self.redis.pttl(key(mobile)).await.unwrap()
+    }
+
+    pub async fn del_code(&mut self, mobile: &str) {
+        let _: () = self.redis.del(key(mobile)).await.unwrap();
+    }
+
+    pub async fn item(&self, mobile: &str) -> Option<Item> {
+        self.ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("mobile", AttributeValue::S(mobile.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    pub async fn count_items(&self) -> usize {
+        self.ddb
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .len()
+    }
+
+    /// Stores a user directly, as an earlier registration would have.
+    pub async fn put_user(&self, mobile: &str, user_id: &str) {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("mobile", s(mobile))
+            .item("user_id", s(user_id))
+            .item("name", s(mobile))
+            .item(
+                "password_hash",
+                s("$argon2id$v=19$m=19456,t=2,p=1$earlier$user"),
+            )
+            .item("created_at", s("2026-01-01T00:00:00Z"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+pub fn key(mobile: &str) -> String {
+    format!("sms_code_{mobile}")
+}
+
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
+    ddb.create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("mobile")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("mobile")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("the DynamoDB server creates a table");
+}
+
+/// A loopback address where nothing listens: connecting to it is refused at once.
+pub fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr.to_string()
+}
+
+pub fn s<'a>(item: &'a Item, field: &str) -> &'a str {
+    item.get(field)
+        .and_then(|v| v.as_s().ok())
+        .unwrap_or_else(|| panic!("item has no string {field}"))
+}

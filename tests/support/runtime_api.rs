@@ -1,0 +1,240 @@
+//! A minimal AWS Lambda Runtime API on loopback, so the built function binary runs here as it
+//! runs in Lambda: it polls `/invocation/next`, answers on `/invocation/{id}/response`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot};
+
+/// What the function sent back for one invocation.
+#[derive(Debug)]
+pub enum Reply {
+    Response(serde_json::Value),
+    Error(String),
+}
+
+struct Invocation {
+    event: Vec<u8>,
+    reply: oneshot::Sender<Reply>,
+}
+
+struct State {
+    queue: AsyncMutex<mpsc::UnboundedReceiver<Invocation>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    first_poll: Mutex<Option<Instant>>,
+    next_id: Mutex<u64>,
+}
+
+pub struct RuntimeApi {
+    pub addr: SocketAddr,
+    queue: mpsc::UnboundedSender<Invocation>,
+    state: Arc<State>,
+}
+
+impl RuntimeApi {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            queue: AsyncMutex::new(rx),
+            pending: Mutex::new(HashMap::new()),
+            first_poll: Mutex::new(None),
+            next_id: Mutex::new(0),
+        });
+        let server_state = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = server_state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| route(state.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            queue: tx,
+            state,
+        }
+    }
+
+    /// Hands `event` to the function and waits for its answer.
+    pub async fn invoke(&self, event: &[u8]) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Invocation {
+                event: event.to_vec(),
+                reply,
+            })
+            .expect("runtime API is running");
+        answer.await.expect("the function answered the invocation")
+    }
+
+    /// When the function first asked for an invocation (the end of its init).
+    pub fn first_poll(&self) -> Option<Instant> {
+        *self.state.first_poll.lock().unwrap()
+    }
+}
+
+fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+async fn route(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let parts: Vec<&str> = path
+        .trim_start_matches("/2018-06-01/runtime/")
+        .split('/')
+        .collect();
+    match (req.method(), parts.as_slice()) {
+        (&Method::GET, ["invocation", "next"]) => {
+            state
+                .first_poll
+                .lock()
+                .unwrap()
+                .get_or_insert_with(Instant::now);
+            let Some(inv) = state.queue.lock().await.recv().await else {
+                return Ok(reply(StatusCode::GONE, "runtime API closed"));
+            };
+            let id = {
+                let mut n = state.next_id.lock().unwrap();
+                *n += 1;
+                format!("00000000-0000-4000-8000-{:012}", *n)
+            };
+            state.pending.lock().unwrap().insert(id.clone(), inv.reply);
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 30_000;
+            let mut r = reply(StatusCode::OK, inv.event);
+            let h = r.headers_mut();
+            h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+            h.insert(
+                "lambda-runtime-deadline-ms",
+                deadline.to_string().parse().unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:ap-east-1:123456789012:function:ihome-register"
+                    .parse()
+                    .unwrap(),
+            );
+            h.insert(
+                "lambda-runtime-trace-id",
+                "Root=1-6742e2c0-0a1b2c3d4e5f60718293a4b5".parse().unwrap(),
+            );
+            Ok(r)
+        }
+        (&Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let answer = if *kind == "response" {
+                Reply::Response(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+            } else {
+                Reply::Error(String::from_utf8_lossy(&body).into_owned())
+            };
+            if let Some(waiter) = state.pending.lock().unwrap().remove(*id) {
+                let _ = waiter.send(answer);
+            }
+            Ok(reply(StatusCode::ACCEPTED, ""))
+        }
+        (&Method::POST, ["init", "error"]) => Ok(reply(StatusCode::ACCEPTED, "")),
+        _ => Ok(reply(StatusCode::NOT_FOUND, "")),
+    }
+}
+
+/// The function binary running against a [`RuntimeApi`], its output captured.
+pub struct Function {
+    child: tokio::process::Child,
+    output: Arc<Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Function {
+    /// Starts `binary` with Lambda's environment and `env` on top.
+    pub fn spawn(binary: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "ihome-register")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            .env_remove("RUST_LOG")
+            .env_remove("USERS_TABLE")
+            .env_remove("JWT_SECRET")
+            .env_remove("REDIS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the function binary starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        for mut stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            readers.push(tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                    output
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }));
+        }
+        Self {
+            child,
+            output,
+            readers,
+        }
+    }
+
+    /// Waits for the process to exit by itself; returns its status and all it printed.
+    pub async fn wait(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().await.unwrap();
+        (status, self.drain().await)
+    }
+
+    /// Stops the process; returns all it printed.
+    pub async fn stop(mut self) -> String {
+        let _ = self.child.kill().await;
+        self.drain().await
+    }
+
+    async fn drain(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            let _ = reader.await;
+        }
+        self.output.lock().unwrap().clone()
+    }
+}
