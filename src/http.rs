@@ -10,6 +10,8 @@ use lambda_http::http::header::{
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Request, Response};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use tracing::Instrument;
 
 use crate::contract::{Lang, Outcome, negotiate};
 use crate::domain::Registration;
@@ -34,8 +36,9 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
             .get("accept-language")
             .and_then(|v| v.to_str().ok()),
     );
-    let (outcome, cookie) = match tokio::spawn(async move { respond(&registrar, req).await }).await
-    {
+    // The task carries the invocation's span, so its log lines keep the request id.
+    let task = async move { respond(&registrar, req).await }.instrument(tracing::Span::current());
+    let (outcome, cookie) = match tokio::spawn(task).await {
         Ok(answer) => answer,
         Err(e) => {
             tracing::error!(panicked = e.is_panic(), "registration task failed");
@@ -91,14 +94,22 @@ fn logged(outcome: Outcome) -> (Outcome, Option<SecretString>) {
     (outcome, None)
 }
 
+/// The body of every answer, in the seed's field order.
+#[derive(Serialize)]
+struct Answer {
+    errno: &'static str,
+    errmsg: &'static str,
+    code: &'static str,
+}
+
 /// Builds the JSON answer with its headers.
 pub fn answer(outcome: Outcome, lang: Lang, cookie: Option<SecretString>) -> Response<Body> {
     let (status, errno, code) = outcome.parts();
-    let body = serde_json::json!({
-        "errno": errno,
-        "errmsg": outcome.message(lang),
-        "code": code,
-    });
+    let body = Answer {
+        errno,
+        errmsg: outcome.message(lang),
+        code,
+    };
     let mut response = Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json; charset=utf-8")
@@ -115,12 +126,12 @@ pub fn answer(outcome: Outcome, lang: Lang, cookie: Option<SecretString>) -> Res
     if outcome == Outcome::MethodNotAllowed {
         response = response.header(ALLOW, "POST");
     }
-    if let Some(cookie) = cookie {
-        if let Ok(value) = HeaderValue::from_str(cookie.expose_secret()) {
-            response = response.header(SET_COOKIE, value);
-        }
+    if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(c.expose_secret()).ok()) {
+        response = response.header(SET_COOKIE, value);
     }
     response
-        .body(Body::Text(body.to_string()))
+        .body(Body::Text(
+            serde_json::to_string(&body).expect("three strings serialise"),
+        ))
         .expect("static status and header values are valid")
 }

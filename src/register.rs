@@ -67,10 +67,11 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             return Err(RegisterError::SmsCodeMismatch);
         }
         let result = self.create_user(&mobile, password).await;
-        if let Err(err) = &result {
-            if !matches!(err, RegisterError::MobileExists) {
-                self.give_back(&mobile, &taken).await;
-            }
+        if result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, RegisterError::MobileExists))
+        {
+            self.give_back(&mobile, &taken).await;
         }
         result
     }

@@ -225,3 +225,62 @@ pub fn s<'a>(item: &'a Item, field: &str) -> &'a str {
         .and_then(|v| v.as_s().ok())
         .unwrap_or_else(|| panic!("item has no string {field}"))
 }
+
+/// A private redis-server on a loopback port, for tests that kill or stop it.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl RedisServer {
+    /// Starts redis-server on `port` and returns once it logs that it accepts connections.
+    pub async fn start_on(port: u16) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        let stdout = child.stdout.take().unwrap();
+        let server = Self { port, child };
+        let ready = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let ready = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.contains("Ready to accept connections"));
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            ready
+        });
+        assert!(
+            ready.await.unwrap(),
+            "redis-server on port {port} did not start"
+        );
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    closed_port().rsplit(':').next().unwrap().parse().unwrap()
+}

@@ -1,0 +1,102 @@
+//! The Redis connection outlives its failures: built lazily, remade after it drops, and a
+//! Redis that is down at cold start costs 503 answers, not the instance. Each test runs its own
+//! redis-server so killing connections cannot disturb other tests.
+
+mod support;
+
+use std::sync::Arc;
+
+use ihome_register::app::App;
+use ihome_register::http;
+use lambda_http::Body;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use support::{RedisServer, Stores, free_port, random_mobile};
+
+async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String) {
+    let body = json!({"mobile": mobile, "sms_code": code,
+                      "password": "correct horse battery", "password2": "correct horse battery"});
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
+    e["body"] = json!(body.to_string());
+    let resp = http::handle(
+        app.clone(),
+        lambda_http::request::from_str(&e.to_string()).unwrap(),
+    )
+    .await;
+    let Body::Text(text) = resp.body() else {
+        panic!("text body")
+    };
+    let v: Value = serde_json::from_str(text).unwrap();
+    (
+        resp.status().as_u16(),
+        v["code"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_connection_killed_while_idle_is_remade_without_failing_the_next_request() {
+    let st = Stores::fresh().await;
+    let redis = RedisServer::start_on(free_port()).await;
+    let app = st.app_with(Some(&redis.url()), None).await;
+    let mut admin = redis.connection().await;
+
+    let first = random_mobile();
+    let _: () = admin
+        .set_ex(support::key(&first), "121212", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        register(&app, &first, "121212").await,
+        (201, "registered".into())
+    );
+
+    // Kill every client connection but ours: the function's connection is gone while idle.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1, "the function held one connection");
+
+    let second = random_mobile();
+    let _: () = admin
+        .set_ex(support::key(&second), "343434", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        register(&app, &second, "343434").await,
+        (201, "registered".into())
+    );
+    assert!(st.item(&second).await.is_some());
+    let left: Option<String> = admin.get(support::key(&second)).await.unwrap();
+    assert_eq!(left, None);
+}
+
+#[tokio::test]
+async fn redis_down_at_cold_start_gives_503_then_recovers_without_a_restart() {
+    let st = Stores::fresh().await;
+    let port = free_port();
+    let app = st
+        .app_with(Some(&format!("redis://127.0.0.1:{port}")), None)
+        .await;
+    let mobile = random_mobile();
+
+    assert_eq!(
+        register(&app, &mobile, "565656").await,
+        (503, "sms_store_unavailable".into())
+    );
+    assert_eq!(st.count_items().await, 0);
+
+    let redis = RedisServer::start_on(port).await;
+    let mut admin = redis.connection().await;
+    let _: () = admin
+        .set_ex(support::key(&mobile), "565656", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        register(&app, &mobile, "565656").await,
+        (201, "registered".into())
+    );
+    assert!(st.item(&mobile).await.is_some());
+}
