@@ -135,3 +135,56 @@ pub fn answer(outcome: Outcome, lang: Lang, cookie: Option<SecretString>) -> Res
         ))
         .expect("static status and header values are valid")
 }
+
+#[cfg(test)]
+mod tests {
+    //! Pure edge logic with stand-in stores; storage itself is proven in `tests/`.
+    use super::*;
+    use crate::config::Config;
+    use crate::domain::Mobile;
+    use crate::session::Sessions;
+    use crate::sms_codes::{Restored, SmsStoreError, TakenCode};
+    use crate::users::{NewUser, UserStoreError};
+
+    /// A store whose every call panics, standing in for an unexpected bug.
+    struct Panics;
+
+    impl SmsCodeStore for Panics {
+        async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
+            panic!("unexpected bug")
+        }
+    }
+
+    impl UserStore for Panics {
+        async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
+            panic!("unexpected bug")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_answered_as_500_in_the_contract() {
+        let config = Config::from_lookup(|k| match k {
+            "USERS_TABLE" => Some("users".into()),
+            "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
+            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            _ => None,
+        })
+        .unwrap();
+        let registrar = Arc::new(Registrar::new(Panics, Panics, Sessions::new(&config)));
+        let event = include_str!("../events/http-api/registered.json");
+        let req = lambda_http::request::from_str(event).unwrap();
+        let resp = handle(registrar, req).await;
+        assert_eq!(resp.status().as_u16(), 500);
+        let Body::Text(text) = resp.body() else {
+            panic!("text body")
+        };
+        assert_eq!(
+            text,
+            r#"{"errno":"4500","errmsg":"内部错误","code":"internal"}"#
+        );
+        assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
+    }
+}
