@@ -80,7 +80,14 @@ impl RedisSmsCodes {
     /// `timeout` bounds both connecting and each reply. A lost connection is retried once, after
     /// a short pause, inside the same request.
     pub fn new(url: &SecretString, timeout: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url.expose_secret())?;
+        Self::with_client(redis::Client::open(url.expose_secret())?, timeout)
+    }
+
+    /// As [`RedisSmsCodes::new`], for a client built otherwise (e.g. trusting another CA).
+    pub fn with_client(
+        client: redis::Client,
+        timeout: Duration,
+    ) -> Result<Self, redis::RedisError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

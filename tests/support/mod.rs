@@ -114,6 +114,12 @@ impl Stores {
             &self.secret,
         );
         let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout).unwrap();
+        self.app_with_codes(codes, dynamodb).await
+    }
+
+    /// The function with its own Redis adapter, and its DynamoDB endpoint maybe replaced.
+    pub async fn app_with_codes(&self, codes: RedisSmsCodes, dynamodb: Option<&str>) -> Arc<App> {
+        let config = self.config();
         let client = match dynamodb {
             Some(endpoint) => dynamodb_at(endpoint, &config).await,
             None => app::dynamodb_client(&config).await,
@@ -235,9 +241,58 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts redis-server on `port` and returns once it logs that it accepts connections.
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, &["--port", &port.to_string()]).await
+    }
+
+    /// Starts redis-server speaking only TLS on `port`, its certificate for 127.0.0.1 issued by
+    /// a throwaway CA (`dir/ca.pem`); openssl makes both in `dir`.
+    pub async fn start_tls(port: u16, dir: &std::path::Path) -> Self {
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        for cmd in [
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+             -subj /CN=test-ca -keyout ca.key -out ca.pem",
+            "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr",
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+             -extfile leaf.ext -out cert.pem",
+        ] {
+            let made = std::process::Command::new("openssl")
+                .args(cmd.split_whitespace())
+                .current_dir(dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl is installed (scripts/test installs it)");
+            assert!(made.success(), "openssl {cmd}");
+        }
+        let file = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let (cert, key, ca) = (file("cert.pem"), file("key.pem"), file("ca.pem"));
+        let tls_port = port.to_string();
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ];
+        Self::start_with(port, &args).await
+    }
+
+    async fn start_with(port: u16, args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(args)
             .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
             .stdout(std::process::Stdio::piped())
             .spawn()

@@ -1,13 +1,16 @@
-//! The Redis connection outlives its failures: built lazily, remade after it drops, and a
-//! Redis that is down at cold start costs 503 answers, not the instance. Each test runs its own
+//! The Redis connection: TLS (`rediss://`, as ElastiCache uses) with certificates verified, and
+//! it outlives its failures: built lazily, remade after it drops, and a Redis that is down at
+//! cold start costs 503 answers, not the instance. Each test runs its own
 //! redis-server so killing connections cannot disturb other tests.
 
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ihome_register::app::App;
 use ihome_register::http;
+use ihome_register::sms_codes::RedisSmsCodes;
 use lambda_http::Body;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -99,4 +102,46 @@ async fn redis_down_at_cold_start_gives_503_then_recovers_without_a_restart() {
         (201, "registered".into())
     );
     assert!(st.item(&mobile).await.is_some());
+}
+
+#[tokio::test]
+async fn rediss_speaks_tls_and_refuses_an_untrusted_certificate() {
+    let st = Stores::fresh().await;
+    let dir = std::env::temp_dir().join(format!("redis-tls-{:016x}", support::random_u64()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let _redis = RedisServer::start_tls(port, &dir).await;
+    let mobile = random_mobile();
+
+    // The self-signed certificate is not trusted: no connection, a 503, nothing consumed.
+    let verified = st
+        .app_with(Some(&format!("rediss://127.0.0.1:{port}")), None)
+        .await;
+    assert_eq!(
+        register(&verified, &mobile, "787878").await,
+        (503, "sms_store_unavailable".into())
+    );
+
+    // Trusting that CA, the same TLS stack registers end to end.
+    let tls = || {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(dir.join("ca.pem")).unwrap()),
+        };
+        redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), certs).unwrap()
+    };
+    let mut admin = tls().get_multiplexed_async_connection().await.unwrap();
+    let _: () = admin
+        .set_ex(support::key(&mobile), "787878", 300)
+        .await
+        .unwrap();
+    let codes = RedisSmsCodes::with_client(tls(), Duration::from_secs(1)).unwrap();
+    let app = st.app_with_codes(codes, None).await;
+    assert_eq!(
+        register(&app, &mobile, "787878").await,
+        (201, "registered".into())
+    );
+    let left: Option<String> = admin.get(support::key(&mobile)).await.unwrap();
+    assert_eq!(left, None);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
