@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -23,14 +23,18 @@ pub enum Reply {
     Error(String),
 }
 
+/// An answer and how long the function took: from the event handed over on
+/// `/invocation/next` to its answer arriving (what Lambda bills as the duration).
+type Timed = (Reply, Duration);
+
 struct Invocation {
     event: Vec<u8>,
-    reply: oneshot::Sender<Reply>,
+    reply: oneshot::Sender<Timed>,
 }
 
 struct State {
     queue: AsyncMutex<mpsc::UnboundedReceiver<Invocation>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    pending: Mutex<HashMap<String, (oneshot::Sender<Timed>, Instant)>>,
     first_poll: Mutex<Option<Instant>>,
     next_id: Mutex<u64>,
 }
@@ -73,6 +77,11 @@ impl RuntimeApi {
 
     /// Hands `event` to the function and waits for its answer.
     pub async fn invoke(&self, event: &[u8]) -> Reply {
+        self.invoke_timed(event).await.0
+    }
+
+    /// As [`RuntimeApi::invoke`], with the invocation's duration.
+    pub async fn invoke_timed(&self, event: &[u8]) -> Timed {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Invocation {
@@ -99,6 +108,7 @@ async fn route(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let arrived = Instant::now();
     let path = req.uri().path().to_owned();
     let parts: Vec<&str> = path
         .trim_start_matches("/2018-06-01/runtime/")
@@ -119,7 +129,11 @@ async fn route(
                 *n += 1;
                 format!("00000000-0000-4000-8000-{:012}", *n)
             };
-            state.pending.lock().unwrap().insert(id.clone(), inv.reply);
+            state
+                .pending
+                .lock()
+                .unwrap()
+                .insert(id.clone(), (inv.reply, Instant::now()));
             let deadline = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
@@ -156,8 +170,8 @@ async fn route(
             } else {
                 Reply::Error(String::from_utf8_lossy(&body).into_owned())
             };
-            if let Some(waiter) = state.pending.lock().unwrap().remove(*id) {
-                let _ = waiter.send(answer);
+            if let Some((waiter, handed)) = state.pending.lock().unwrap().remove(*id) {
+                let _ = waiter.send((answer, arrived - handed));
             }
             Ok(reply(StatusCode::ACCEPTED, ""))
         }
@@ -217,6 +231,17 @@ impl Function {
             output,
             readers,
         }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The process's peak resident set size (VmHWM) in KiB, while it runs.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// Waits for the process to exit by itself; returns its status and all it printed.

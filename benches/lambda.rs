@@ -1,0 +1,413 @@
+//! The benchmark behind `docs/performance.md` (run it with `scripts/bench`, which builds the
+//! release bootstrap and starts the servers). It runs the built function under a Lambda Runtime
+//! API on loopback, against the local Redis and DynamoDB servers, and measures:
+//!
+//! - cold starts: init (process start to its first `/invocation/next`) and the first invocation;
+//! - warm invocations of a successful registration and of a rejected one (invalid mobile);
+//! - the peak RSS of the function process;
+//! - the floor: one argon2id hash with the deployed parameters, one bare GETDEL and one bare
+//!   conditional PutItem against the same servers;
+//! - throughput with `--instances` function processes, each serving one request at a time as
+//!   Lambda does;
+//! - argon2id time for the OWASP parameter sets.
+//!
+//! Invocation durations are taken as Lambda bills them: from the event handed over on
+//! `/invocation/next` to the answer arriving. Results go to `--out` as JSON.
+
+#[path = "../tests/support/runtime_api.rs"]
+#[allow(dead_code)]
+mod runtime_api;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Params, Version};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use ihome_register::{app, config::Config, hashing};
+use runtime_api::{Function, Reply, RuntimeApi};
+use serde_json::{Value, json};
+
+struct Args {
+    bootstrap: String,
+    cold: usize,
+    warm: usize,
+    instances: usize,
+    out: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        bootstrap: "target/lambda/ihome-register/bootstrap".into(),
+        cold: 20,
+        warm: 500,
+        instances: 2,
+        out: "target/bench.json".into(),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--bootstrap" => a.bootstrap = value(),
+            "--cold" => a.cold = value().parse().expect("--cold N"),
+            "--warm" => a.warm = value().parse().expect("--warm N"),
+            "--instances" => a.instances = value().parse().expect("--instances N"),
+            "--out" => a.out = value(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(samples: &[f64]) -> Value {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    json!({"n": s.len(), "median": at(0.5), "p99": at(0.99), "min": s[0], "max": s[s.len() - 1]})
+}
+
+struct Bench {
+    table: String,
+    secret: String,
+    redis: redis::aio::MultiplexedConnection,
+    ddb: aws_sdk_dynamodb::Client,
+    template: Value,
+    next_mobile: u64,
+}
+
+impl Bench {
+    fn function_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("USERS_TABLE", self.table.clone()),
+            ("REDIS_URL", env("REDIS_URL")),
+            ("JWT_SECRET", self.secret.clone()),
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                env("AWS_ENDPOINT_URL_DYNAMODB"),
+            ),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
+        ]
+    }
+
+    fn mobile(&mut self) -> String {
+        self.next_mobile += 1;
+        format!("18{:09}", self.next_mobile)
+    }
+
+    /// A registration event for a fresh mobile whose code is already in Redis.
+    async fn success_event(&mut self) -> (String, Vec<u8>) {
+        let mobile = self.mobile();
+        let _: () = redis::cmd("SET")
+            .arg(format!("sms_code_{mobile}"))
+            .arg("246810")
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut self.redis)
+            .await
+            .unwrap();
+        let mut e = self.template.clone();
+        e["body"] = json!(
+            json!({"mobile": mobile, "sms_code": "246810",
+                   "password": "correct horse battery", "password2": "correct horse battery"})
+            .to_string()
+        );
+        (mobile, e.to_string().into_bytes())
+    }
+
+    fn rejected_event(&self) -> Vec<u8> {
+        let mut e = self.template.clone();
+        e["body"] = json!(
+            json!({"mobile": "138123456789999", "sms_code": "246810",
+                   "password": "correct horse battery", "password2": "correct horse battery"})
+            .to_string()
+        );
+        e.to_string().into_bytes()
+    }
+}
+
+async fn invoke(api: &RuntimeApi, event: &[u8], want: u64) -> Duration {
+    let (reply, took) = api.invoke_timed(event).await;
+    match reply {
+        Reply::Response(v) if v["statusCode"] == want => took,
+        other => panic!("expected {want}, got {other:?}"),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let a = args();
+    let secret = format!("{:064}", std::process::id());
+    let table = format!("bench-{}", std::process::id());
+    let config = Config::from_lookup(|k| match k {
+        "USERS_TABLE" => Some(table.clone()),
+        "REDIS_URL" => Some(env("REDIS_URL")),
+        "JWT_SECRET" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let ddb = app::dynamodb_client(&config).await;
+    ddb.create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("mobile")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("mobile")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let redis = redis::Client::open(env("REDIS_URL"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let template: Value =
+        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
+    let mut b = Bench {
+        table,
+        secret,
+        redis,
+        ddb,
+        template,
+        next_mobile: u64::from(std::process::id()) * 100_000,
+    };
+    let mut out: HashMap<&str, Value> = HashMap::new();
+
+    // Cold starts.
+    let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.cold {
+        let (_, event) = b.success_event().await;
+        let api = RuntimeApi::start().await;
+        let started = Instant::now();
+        let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
+        let took = invoke(&api, &event, 201).await;
+        init.push(ms(api.first_poll().unwrap() - started));
+        first.push(ms(took));
+        rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
+        function.stop().await;
+    }
+    eprintln!("cold starts done");
+    out.insert(
+        "init_ms",
+        json!({"summary": summary(&init), "samples": init}),
+    );
+    out.insert(
+        "first_ms",
+        json!({"summary": summary(&first), "samples": first}),
+    );
+
+    // Warm invocations in one instance.
+    let api = RuntimeApi::start().await;
+    let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
+    let rejected = b.rejected_event();
+    for _ in 0..20 {
+        let (_, event) = b.success_event().await;
+        invoke(&api, &event, 201).await;
+        invoke(&api, &rejected, 400).await;
+    }
+    let (mut success, mut reject) = (Vec::new(), Vec::new());
+    for _ in 0..a.warm {
+        let (_, event) = b.success_event().await;
+        success.push(ms(invoke(&api, &event, 201).await));
+    }
+    for _ in 0..a.warm {
+        reject.push(ms(invoke(&api, &rejected, 400).await));
+    }
+    rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
+    function.stop().await;
+    eprintln!("warm invocations done");
+    out.insert(
+        "warm_success_ms",
+        json!({"summary": summary(&success), "samples": success}),
+    );
+    out.insert(
+        "warm_rejected_ms",
+        json!({"summary": summary(&reject), "samples": reject}),
+    );
+    out.insert("peak_rss_mib", json!({"summary": summary(&rss)}));
+
+    // The floor, against the same servers.
+    let mobile = ihome_register::domain::Mobile::parse("13812345678").unwrap();
+    let password = ihome_register::domain::Password::parse(
+        "correct horse battery",
+        "correct horse battery",
+        &mobile,
+    )
+    .unwrap();
+    let hash: Vec<f64> = (0..100)
+        .map(|_| {
+            let t = Instant::now();
+            hashing::hash(&password).unwrap();
+            ms(t.elapsed())
+        })
+        .collect();
+    let (mut getdel, mut put) = (Vec::new(), Vec::new());
+    for _ in 0..a.warm {
+        let key = format!("sms_code_{}", b.mobile());
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("1")
+            .query_async(&mut b.redis)
+            .await
+            .unwrap();
+        let t = Instant::now();
+        let _: Option<String> = redis::cmd("GETDEL")
+            .arg(&key)
+            .query_async(&mut b.redis)
+            .await
+            .unwrap();
+        getdel.push(ms(t.elapsed()));
+        let m = b.mobile();
+        let t = Instant::now();
+        b.ddb
+            .put_item()
+            .table_name(&b.table)
+            .item("mobile", AttributeValue::S(m))
+            .item(
+                "password_hash",
+                AttributeValue::S(String::from("x").repeat(97)),
+            )
+            .condition_expression("attribute_not_exists(mobile)")
+            .send()
+            .await
+            .unwrap();
+        put.push(ms(t.elapsed()));
+    }
+    // Connection set-up, as a cold instance pays it: a new Redis connection, and a new
+    // DynamoDB client's first call beyond a warm one.
+    let (mut redis_connect, mut ddb_first) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let t = Instant::now();
+        redis::Client::open(env("REDIS_URL"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis_connect.push(ms(t.elapsed()));
+        let client = app::dynamodb_client(&config).await;
+        let t = Instant::now();
+        client
+            .put_item()
+            .table_name(&b.table)
+            .item("mobile", AttributeValue::S(b.mobile()))
+            .condition_expression("attribute_not_exists(mobile)")
+            .send()
+            .await
+            .unwrap();
+        ddb_first.push(ms(t.elapsed()));
+    }
+    eprintln!("floor done");
+    out.insert(
+        "redis_connect_ms",
+        json!({"summary": summary(&redis_connect)}),
+    );
+    out.insert(
+        "dynamodb_first_put_ms",
+        json!({"summary": summary(&ddb_first)}),
+    );
+    out.insert("floor_hash_ms", json!({"summary": summary(&hash)}));
+    out.insert("floor_getdel_ms", json!({"summary": summary(&getdel)}));
+    out.insert("floor_putitem_ms", json!({"summary": summary(&put)}));
+
+    // Throughput: `instances` processes, each serving one request at a time.
+    let per = a.warm.max(a.instances) / a.instances;
+    let mut instances = Vec::new();
+    for _ in 0..a.instances {
+        let api = RuntimeApi::start().await;
+        let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
+        let mut events = Vec::new();
+        for _ in 0..per {
+            events.push(b.success_event().await.1);
+        }
+        let (_, warmup) = b.success_event().await;
+        invoke(&api, &warmup, 201).await;
+        instances.push((std::rc::Rc::new(api), function, std::rc::Rc::new(events)));
+    }
+    let local = tokio::task::LocalSet::new();
+    let t = Instant::now();
+    local
+        .run_until(async {
+            let handles: Vec<_> = instances
+                .iter()
+                .map(|(api, _, events)| {
+                    let (api, events) = (api.clone(), events.clone());
+                    tokio::task::spawn_local(async move {
+                        for event in events.iter() {
+                            invoke(&api, event, 201).await;
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        })
+        .await;
+    let wall = t.elapsed();
+    for (_, function, _) in instances {
+        function.stop().await;
+    }
+    out.insert(
+        "throughput",
+        json!({"instances": a.instances, "requests": per * a.instances,
+               "per_second": (per * a.instances) as f64 / wall.as_secs_f64()}),
+    );
+    eprintln!("throughput done");
+
+    // argon2id parameter sets (OWASP's equivalent choices), hashed here.
+    let mut sets = Vec::new();
+    for (m, t, p) in [
+        (47_104, 1, 1),
+        (19_456, 2, 1),
+        (12_288, 3, 1),
+        (9_216, 4, 1),
+        (7_168, 5, 1),
+        (65_536, 3, 1),
+    ] {
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(m, t, p, None).unwrap(),
+        );
+        let samples: Vec<f64> = (0..30)
+            .map(|_| {
+                let salt = SaltString::generate(&mut OsRng);
+                let t0 = Instant::now();
+                argon
+                    .hash_password(b"correct horse battery", &salt)
+                    .unwrap();
+                ms(t0.elapsed())
+            })
+            .collect();
+        sets.push(json!({"m_kib": m, "t": t, "p": p, "ms": summary(&samples)}));
+    }
+    out.insert("argon2_sets", json!(sets));
+    out.insert(
+        "deployed_params",
+        json!({"m_kib": hashing::M_COST_KIB, "t": hashing::T_COST, "p": hashing::P_COST}),
+    );
+    std::fs::write(&a.out, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    eprintln!("wrote {}", a.out);
+}
