@@ -6,6 +6,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
 use crate::config::Config;
+use crate::domain::Mobile;
+use crate::hashing;
 use crate::register::Registrar;
 use crate::session::Sessions;
 use crate::sms_codes::RedisSmsCodes;
@@ -20,16 +22,27 @@ pub enum StartupError {
     RedisUrl,
 }
 
+/// The longest the cold start waits for the stores.
+pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// DynamoDB attempts per request (the first and two retries, with the SDK's standard backoff).
 pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
 
-/// Builds the function's state. Connects to nothing: the DynamoDB client is ready at once and
-/// the Redis connection is made on first use, so a store that is down at cold start gives 503
-/// answers instead of a failed init.
+/// Builds the function's state and does at cold start what the first request would otherwise
+/// pay for: the hash's working memory, the mobile pattern, the Redis connection. A store that is
+/// down at cold start costs a warning, not the init: requests get 503 until it is back.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
     let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout)
         .map_err(|_| StartupError::RedisUrl)?;
     let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
+    tokio::task::spawn_blocking(hashing::prepare)
+        .await
+        .expect("allocating the hash memory does not panic");
+    Mobile::prepare();
+    tokio::join!(
+        codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)),
+        users.warm_up(WARM_UP_LIMIT)
+    );
     Ok(Registrar::new(codes, users, Sessions::new(config)))
 }
 

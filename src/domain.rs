@@ -47,6 +47,11 @@ static MOBILE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("the mobile pattern compiles"));
 
 impl Mobile {
+    /// Compiles the pattern ahead of the first request.
+    pub fn prepare() {
+        LazyLock::force(&MOBILE_RE);
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
         let trimmed = raw.trim();
         let digits = trimmed

@@ -98,6 +98,19 @@ impl RedisSmsCodes {
         Ok(Self { conn })
     }
 
+    /// Connects ahead of the first request (Lambda runs init at full CPU), waiting at most
+    /// `limit`. A failure is only logged: the first request connects again.
+    pub async fn warm_up(&self, limit: Duration) {
+        let ping = self.with_reconnect(|mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        });
+        match tokio::time::timeout(limit, ping).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable at cold start"),
+            Err(_) => tracing::warn!("redis did not answer at cold start"),
+        }
+    }
+
     /// Runs `op`, and once more if the connection turned out to be dead (for example closed by
     /// the server while the function was frozen). A dead connection never delivered the command,
     /// so the second try cannot consume a code twice; a timeout is not retried, since the
