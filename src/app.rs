@@ -22,7 +22,7 @@ pub enum StartupError {
     RedisUrl,
 }
 
-/// The longest the cold start waits for the stores.
+/// The longest the cold start waits for Redis.
 pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// DynamoDB attempts per request (the first and two retries, with the SDK's standard backoff).
@@ -39,10 +39,7 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
         .await
         .expect("allocating the hash memory does not panic");
     Mobile::prepare();
-    tokio::join!(
-        codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)),
-        users.warm_up(WARM_UP_LIMIT)
-    );
+    codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
     Ok(Registrar::new(codes, users, Sessions::new(config)))
 }
 

@@ -66,34 +66,6 @@ impl DynamoUsers {
     }
 }
 
-impl DynamoUsers {
-    /// Opens the connection and resolves credentials and endpoint ahead of the first request
-    /// (Lambda runs init at full CPU), with the one permission the function has: a PutItem whose
-    /// condition can never hold, so nothing is written. Waits at most `limit`; a failure is only
-    /// logged.
-    pub async fn warm_up(&self, limit: std::time::Duration) {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("mobile", AttributeValue::S("warm-up".to_owned()))
-            .condition_expression("attribute_exists(mobile) AND attribute_not_exists(mobile)")
-            .send();
-        match tokio::time::timeout(limit, put).await {
-            Err(_) => tracing::warn!("dynamodb did not answer at cold start"),
-            Ok(Err(e))
-                if !matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                tracing::warn!(error = %describe(&e), "dynamodb not reachable at cold start")
-            }
-            Ok(_) => {}
-        }
-    }
-}
-
 impl UserStore for DynamoUsers {
     async fn insert(&self, user: &NewUser) -> Result<(), UserStoreError> {
         let s = |v: &str| AttributeValue::S(v.to_owned());
