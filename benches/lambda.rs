@@ -21,8 +21,7 @@ mod runtime_api;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
@@ -293,9 +292,9 @@ async fn main() {
         json!({"summary": summary(&rss), "samples": rss}),
     );
 
-    // Connection set-up, as a cold instance pays it: a new Redis connection, and a new
-    // DynamoDB client's first call beyond a warm one.
-    let (mut redis_connect, mut ddb_first) = (Vec::new(), Vec::new());
+    // Connection set-up, as a cold instance pays it: a new Redis connection, and what a new
+    // DynamoDB client's first call costs beyond its second.
+    let (mut redis_connect, mut ddb_setup) = (Vec::new(), Vec::new());
     for _ in 0..20 {
         let t = Instant::now();
         redis::Client::open(env("REDIS_URL"))
@@ -304,27 +303,29 @@ async fn main() {
             .await
             .unwrap();
         redis_connect.push(ms(t.elapsed()));
+        // The same put twice on a new client: the first pays the set-up, the second does not.
         let client = app::dynamodb_client(&config).await;
-        let t = Instant::now();
-        client
-            .put_item()
-            .table_name(&b.table)
-            .item("mobile", AttributeValue::S(b.mobile()))
-            .condition_expression("attribute_not_exists(mobile)")
-            .send()
-            .await
-            .unwrap();
-        ddb_first.push(ms(t.elapsed()));
+        let mut took = [0.0; 2];
+        for slot in &mut took {
+            let t = Instant::now();
+            client
+                .put_item()
+                .table_name(&b.table)
+                .item("mobile", AttributeValue::S(b.mobile()))
+                .condition_expression("attribute_not_exists(mobile)")
+                .send()
+                .await
+                .unwrap();
+            *slot = ms(t.elapsed());
+        }
+        ddb_setup.push(took[0] - took[1]);
     }
     eprintln!("set-up done");
     out.insert(
         "redis_connect_ms",
         json!({"summary": summary(&redis_connect)}),
     );
-    out.insert(
-        "dynamodb_first_put_ms",
-        json!({"summary": summary(&ddb_first)}),
-    );
+    out.insert("dynamodb_setup_ms", json!({"summary": summary(&ddb_setup)}));
     out.insert("floor_hash_ms", json!({"summary": summary(&hash)}));
     out.insert("floor_getdel_ms", json!({"summary": summary(&getdel)}));
     out.insert("floor_putitem_ms", json!({"summary": summary(&put)}));
@@ -374,7 +375,8 @@ async fn main() {
     );
     eprintln!("throughput done");
 
-    // argon2id parameter sets (OWASP's equivalent choices), hashed here.
+    // argon2id parameter sets (OWASP's equivalent choices), hashed here in working memory that
+    // is allocated once per set, as the function does.
     let mut sets = Vec::new();
     for (m, t, p) in [
         (47_104, 1, 1),
@@ -384,17 +386,20 @@ async fn main() {
         (7_168, 5, 1),
         (65_536, 3, 1),
     ] {
-        let argon = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(m, t, p, None).unwrap(),
-        );
+        let params = Params::new(m, t, p, None).unwrap();
+        let mut memory = vec![Block::default(); params.block_count()];
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let samples: Vec<f64> = (0..30)
             .map(|_| {
-                let salt = SaltString::generate(&mut OsRng);
+                let mut out = [0u8; 32];
                 let t0 = Instant::now();
                 argon
-                    .hash_password(b"correct horse battery", &salt)
+                    .hash_password_into_with_memory(
+                        b"correct horse battery",
+                        b"sixteen byte salt",
+                        &mut out,
+                        &mut memory,
+                    )
                     .unwrap();
                 ms(t0.elapsed())
             })
