@@ -173,7 +173,7 @@ series = [
     ("first invocation (cold)", f["first_ms"]["samples"], "#e76f51"),
     ("init (cold)", f["init_ms"]["samples"], "#e9c46a"),
 ]
-W, H, L, R, T, B = 760, 380, 70, 20, 30, 60
+W, H, L, R, T, B = 820, 380, 70, 40, 30, 60
 lo = math.floor(math.log10(min(min(s) for _, s, _ in series)))
 hi = math.ceil(math.log10(max(max(s) for _, s, _ in series)))
 x = lambda v: L + (math.log10(max(v, 10 ** lo)) - lo) / (hi - lo) * (W - L - R)
@@ -185,15 +185,15 @@ for d in range(lo, hi + 1):
     svg.append(f'<line x1="{x(10**d):.1f}" y1="{T}" x2="{x(10**d):.1f}" y2="{H-B}" stroke="#ddd"/>')
     label = f"{10**d:g} ms"
     svg.append(f'<text x="{x(10**d):.1f}" y="{H-B+16}" text-anchor="middle">{label}</text>')
-for q in (0, 0.5, 0.99, 1):
+for q in (0, 0.5, 0.9, 1):
     svg.append(f'<line x1="{L}" y1="{y(q):.1f}" x2="{W-R}" y2="{y(q):.1f}" stroke="#eee"/>')
     svg.append(f'<text x="{L-6}" y="{y(q)+4:.1f}" text-anchor="end">{q:g}</text>')
 for i, (name, samples, color) in enumerate(series):
     s = sorted(samples)
     pts = " ".join(f"{x(v):.1f},{y((k + 1) / len(s)):.1f}" for k, v in enumerate(s))
     svg.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
-    svg.append(f'<rect x="{L + i*170}" y="{H-24}" width="12" height="12" fill="{color}"/>')
-    svg.append(f'<text x="{L + i*170 + 16}" y="{H-14}">{name} (n={len(s)})</text>')
+    svg.append(f'<rect x="{L + i*195}" y="{H-24}" width="12" height="12" fill="{color}"/>')
+    svg.append(f'<text x="{L + i*195 + 16}" y="{H-14}">{name} (n={len(s)})</text>')
 svg.append("</svg>")
 open(os.path.join(docs, "latency.svg"), "w").write("\n".join(svg) + "\n")
 print("\n".join(lines))
