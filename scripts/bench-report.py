@@ -29,14 +29,26 @@ setup = med("redis_connect_ms") + med("dynamodb_setup_ms")
 rss = f["peak_rss_mib"]["summary"]["max"]
 zip_arm = sizes["arm64"]["zip_bytes"] / MIB
 
+# Why a line can miss, for the report to say plainly (see the caveats).
+WHY = {
+    "first": "the first request of a process still runs code and data for the first time (cold caches, "
+             "lazy statics in the SDK and the runtime client) after init has prepared the memory, the "
+             "pattern and the Redis connection; that costs 0.1-1 ms here, the same order as the run-to-run noise",
+    "overhead": "moto's latency and the machine's load move between runs by more than the budget",
+    "init": "the 19 MiB argon2 memory touched at init costs about 7 ms of the init",
+}
 budget = [
-    ("init (process start to first /invocation/next), median", f"{med('init_ms'):.2f} ms", "≤ 15 ms", med("init_ms") <= 15),
+    ("init (process start to first /invocation/next), median", f"{med('init_ms'):.2f} ms", "≤ 15 ms", med("init_ms") <= 15,
+     med("init_ms") - 15, "init"),
     ("first invocation vs warm success + connection set-up", f"{med('first_ms'):.2f} ms vs {med('warm_success_ms'):.2f} + {setup:.2f} ms",
-     "first ≤ warm + set-up", med("first_ms") <= med("warm_success_ms") + setup),
-    ("warm rejected request (invalid mobile), median", f"{med('warm_rejected_ms'):.3f} ms", "≤ 0.2 ms", med("warm_rejected_ms") <= 0.2),
-    ("warm success overhead beyond hash + GETDEL + PutItem, median", f"{overhead:.2f} ms", "≤ 1 ms", overhead <= 1.0),
-    ("peak RSS of the function process (max over all runs)", f"{rss:.1f} MiB", "≤ 48 MiB", rss <= 48),
-    ("zipped arm64 bootstrap", f"{zip_arm:.2f} MiB", "≤ 4 MiB", zip_arm <= 4),
+     "first ≤ warm + set-up", med("first_ms") <= med("warm_success_ms") + setup,
+     med("first_ms") - med("warm_success_ms") - setup, "first"),
+    ("warm rejected request (invalid mobile), median", f"{med('warm_rejected_ms'):.3f} ms", "≤ 0.2 ms", med("warm_rejected_ms") <= 0.2,
+     med("warm_rejected_ms") - 0.2, None),
+    ("warm success overhead beyond hash + GETDEL + PutItem, median", f"{overhead:.2f} ms", "≤ 1 ms", overhead <= 1.0,
+     overhead - 1.0, "overhead"),
+    ("peak RSS of the function process (max over all runs)", f"{rss:.1f} MiB", "≤ 48 MiB", rss <= 48, rss - 48, None),
+    ("zipped arm64 bootstrap", f"{zip_arm:.2f} MiB", "≤ 4 MiB", zip_arm <= 4, zip_arm - 4, None),
 ]
 
 
@@ -67,7 +79,15 @@ lines = [
     "| line | measured | budget | met |",
     "|---|---|---|---|",
 ]
-lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in budget]
+lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok, _, _ in budget]
+missed = [(a, by, why) for a, _, _, ok, by, why in budget if not ok]
+if missed:
+    lines += ["", "Missed in this run:"]
+    for a, by, why in missed:
+        unit = "MiB" if "MiB" in a or "bootstrap" in a else "ms"
+        lines.append(f"- {a}: by {by:.2f} {unit}" + (f"; why: {WHY[why]}." if why else "."))
+else:
+    lines += ["", "Every line of the budget is met in this run."]
 lines += [
     "",
     "## Latency",
