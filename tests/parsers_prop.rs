@@ -1,0 +1,71 @@
+//! Property tests for the parsers: whatever the input, a normalised value or a typed error,
+//! never a panic; and what parses is what the contract says.
+
+use ihome_register::domain::{Mobile, Password, Registration, Rejection, SmsCode};
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn any_string_is_a_normalised_mobile_or_invalid_mobile(raw in any::<String>()) {
+        match Mobile::parse(&raw) {
+            Ok(m) => {
+                let d = m.as_str().as_bytes();
+                prop_assert_eq!(d.len(), 11);
+                prop_assert!(d.iter().all(u8::is_ascii_digit));
+                prop_assert!(d[0] == b'1' && (b'3'..=b'9').contains(&d[1]));
+                prop_assert_eq!(m.masked().len(), 11);
+            }
+            Err(e) => prop_assert_eq!(e, Rejection::InvalidMobile),
+        }
+    }
+
+    #[test]
+    fn every_mainland_number_parses_in_every_accepted_form(
+        second in 3u8..=9, rest in "[0-9]{9}", prefix in prop::sample::select(vec!["", "+86", "86"]),
+        before in "[ \t\n]{0,3}", after in "[ \t\n]{0,3}",
+    ) {
+        let number = format!("1{second}{rest}");
+        let raw = format!("{before}{prefix}{number}{after}");
+        let parsed = Mobile::parse(&raw).unwrap();
+        prop_assert_eq!(parsed.as_str(), number.as_str());
+    }
+
+    #[test]
+    fn any_string_is_a_code_only_if_six_ascii_digits(raw in any::<String>()) {
+        let six = raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(SmsCode::parse(&raw).is_ok(), six);
+    }
+
+    #[test]
+    fn passwords_are_accepted_or_refused_with_a_reason(p in any::<String>(), q in any::<String>()) {
+        let mobile = Mobile::parse("13812345678").unwrap();
+        prop_assert_eq!(
+            Password::parse(&p, &q, &mobile).err().filter(|e| *e == Rejection::PasswordMismatch).is_some(),
+            p != q
+        );
+        if let Ok(ok) = Password::parse(&p, &p, &mobile) {
+            prop_assert!((8..=128).contains(&ok.expose().chars().count()));
+        }
+    }
+
+    #[test]
+    fn any_bytes_are_a_registration_or_a_rejection(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Registration::from_json(&body);
+    }
+
+    #[test]
+    fn any_json_object_of_strings_is_a_registration_or_a_rejection(
+        fields in prop::collection::btree_map(
+            prop::sample::select(vec!["mobile", "sms_code", "password", "password2", "other"]),
+            prop_oneof![any::<String>().prop_map(serde_json::Value::from), Just(serde_json::Value::Null), any::<i64>().prop_map(serde_json::Value::from)],
+            0..5,
+        )
+    ) {
+        let body = serde_json::to_vec(&fields).unwrap();
+        if let Ok(r) = Registration::from_json(&body) {
+            prop_assert_eq!(r.mobile.as_str().len(), 11);
+        }
+    }
+}

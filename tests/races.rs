@@ -1,0 +1,168 @@
+//! Races as Lambda runs them: many function processes (each serving one request at a time),
+//! all at once, against the same Redis and DynamoDB. Each test checks the answers and the
+//! stored state.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use support::runtime_api::{Function, Reply, RuntimeApi};
+use support::{Stores, random_mobile, s};
+
+const PROCESSES: usize = 8;
+
+struct Fleet {
+    apis: Vec<Arc<RuntimeApi>>,
+    _functions: Vec<Function>,
+}
+
+async fn fleet(st: &Stores) -> Fleet {
+    let (mut apis, mut functions) = (Vec::new(), Vec::new());
+    for _ in 0..PROCESSES {
+        let api = RuntimeApi::start().await;
+        let env = [
+            ("USERS_TABLE", st.table.clone()),
+            ("REDIS_URL", st.redis_url.clone()),
+            ("JWT_SECRET", st.secret.clone()),
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                support::require_env("AWS_ENDPOINT_URL_DYNAMODB"),
+            ),
+        ];
+        functions.push(Function::spawn(
+            env!("CARGO_BIN_EXE_ihome-register"),
+            &api,
+            &env,
+        ));
+        apis.push(Arc::new(api));
+    }
+    Fleet {
+        apis,
+        _functions: functions,
+    }
+}
+
+fn event(mobile: &str, code: &str) -> Vec<u8> {
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
+    e["body"] = json!(
+        json!({"mobile": mobile, "sms_code": code,
+               "password": "correct horse battery", "password2": "correct horse battery"})
+        .to_string()
+    );
+    e.to_string().into_bytes()
+}
+
+/// Sends every event at once, spread over the fleet; returns each answer's (status, code).
+async fn race(fleet: &Fleet, events: Vec<Vec<u8>>) -> Vec<(u64, String)> {
+    let tasks: Vec<_> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            let api = fleet.apis[i % PROCESSES].clone();
+            tokio::spawn(async move {
+                match api.invoke(&event).await {
+                    Reply::Response(v) => {
+                        let body: Value =
+                            serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
+                        (
+                            v["statusCode"].as_u64().unwrap(),
+                            body["code"].as_str().unwrap().to_owned(),
+                        )
+                    }
+                    Reply::Error(e) => panic!("invocation failed: {e}"),
+                }
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+fn count(answers: &[(u64, String)], code: &str) -> usize {
+    answers.iter().filter(|(_, c)| c == code).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_requests_with_one_code_over_eight_processes_register_one_user() {
+    let mut st = Stores::fresh().await;
+    let fleet = fleet(&st).await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "192837", 300).await;
+
+    let answers = race(&fleet, vec![event(&mobile, "192837"); 50]).await;
+    assert_eq!(count(&answers, "registered"), 1, "{answers:?}");
+    assert_eq!(count(&answers, "sms_code_expired"), 49, "{answers:?}");
+    assert_eq!(st.count_items().await, 1);
+    assert!(st.item(&mobile).await.is_some());
+    assert_eq!(st.code(&mobile).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_code_issued_mid_race_never_gives_two_users() {
+    let mut st = Stores::fresh().await;
+    let fleet = fleet(&st).await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "111222", 300).await;
+    let first = race(&fleet, vec![event(&mobile, "111222"); 8]);
+    // The issuer sends a second code while the first requests are in flight.
+    let second = async {
+        let mut redis = st.redis.clone();
+        let _: () = redis::cmd("SET")
+            .arg(support::key(&mobile))
+            .arg("333444")
+            .arg("EX")
+            .arg(300)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        race(&fleet, vec![event(&mobile, "333444"); 8]).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    let answers: Vec<_> = first.into_iter().chain(second).collect();
+
+    // Never two users. (Zero is possible: a request still carrying the first code can take the
+    // second one, and a code serves one attempt, right or wrong.)
+    let registered = count(&answers, "registered");
+    assert!(registered <= 1, "{answers:?}");
+    for (status, code) in &answers {
+        assert!(
+            matches!(
+                code.as_str(),
+                "registered" | "sms_code_expired" | "sms_code_mismatch" | "mobile_exists"
+            ),
+            "{status} {code}"
+        );
+    }
+    assert_eq!(st.count_items().await, registered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_distinct_registrations_in_parallel_all_land() {
+    let mut st = Stores::fresh().await;
+    let fleet = fleet(&st).await;
+    let mut mobiles = HashSet::new();
+    while mobiles.len() < 200 {
+        mobiles.insert(random_mobile());
+    }
+    let mut events = Vec::new();
+    for m in &mobiles {
+        st.set_code(m, "564738", 300).await;
+        events.push(event(m, "564738"));
+    }
+    let answers = race(&fleet, events).await;
+    assert_eq!(count(&answers, "registered"), 200, "{answers:?}");
+    assert_eq!(st.count_items().await, 200);
+    let mut ids = HashSet::new();
+    for m in &mobiles {
+        let item = st.item(m).await.expect("every user is stored");
+        ids.insert(s(&item, "user_id").to_owned());
+        assert_eq!(st.code(m).await, None);
+    }
+    assert_eq!(ids.len(), 200, "each user has its own user_id");
+}
