@@ -69,3 +69,78 @@ proptest! {
         }
     }
 }
+
+/// The whole request path without I/O: an API Gateway event with arbitrary body bytes, method
+/// and language through the handler, its stores stand-ins that hold no code. Every answer is a
+/// 4xx JSON body in the contract; none is a 5xx.
+mod request_path {
+    use std::sync::Arc;
+
+    use ihome_register::config::Config;
+    use ihome_register::domain::Mobile;
+    use ihome_register::register::Registrar;
+    use ihome_register::session::Sessions;
+    use ihome_register::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
+    use ihome_register::users::{NewUser, UserStore, UserStoreError};
+    use lambda_http::Body;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    struct NoCodes;
+
+    impl SmsCodeStore for NoCodes {
+        async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
+            Ok(None)
+        }
+        async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
+            Ok(Restored::Expired)
+        }
+    }
+
+    impl UserStore for NoCodes {
+        async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
+            unreachable!("no code is ever proven")
+        }
+    }
+
+    fn registrar() -> Arc<Registrar<NoCodes, NoCodes>> {
+        let config = Config::from_lookup(|k| match k {
+            "USERS_TABLE" => Some("users".into()),
+            "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
+            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            _ => None,
+        })
+        .unwrap();
+        Arc::new(Registrar::new(NoCodes, NoCodes, Sessions::new(&config)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn every_answer_is_a_4xx_in_the_contract(
+            body in prop::collection::vec(any::<u8>(), 0..20_000),
+            keep_valid_body in any::<bool>(),
+            method in prop::sample::select(vec!["POST", "GET", "PUT", "DELETE", "OPTIONS"]),
+            lang in "[a-zA-Z;=,.* -]{0,20}",
+        ) {
+            use base64::Engine;
+            let mut e: Value = serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
+            e["requestContext"]["http"]["method"] = json!(method);
+            e["headers"]["accept-language"] = json!(lang);
+            if !keep_valid_body {
+                e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
+                e["isBase64Encoded"] = json!(true);
+            }
+            let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let resp = runtime.block_on(ihome_register::http::handle(registrar(), req));
+            let status = resp.status().as_u16();
+            prop_assert!((400..500).contains(&status), "status {}", status);
+            let Body::Text(text) = resp.body() else { panic!("text body") };
+            let answer: Value = serde_json::from_str(text).unwrap();
+            prop_assert_eq!(answer.as_object().unwrap().len(), 3);
+            prop_assert!(answer["errno"].as_str().is_some_and(|e| e.starts_with('4')));
+        }
+    }
+}
