@@ -145,3 +145,40 @@ async fn rediss_speaks_tls_and_refuses_an_untrusted_certificate() {
     assert_eq!(left, None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn redis_killed_and_restarted_mid_run_costs_503s_then_recovers() {
+    let st = Stores::fresh().await;
+    let port = free_port();
+    let redis = RedisServer::start_on(port).await;
+    let app = st.app_with(Some(&redis.url()), None).await;
+    let mut admin = redis.connection().await;
+    let first = random_mobile();
+    let _: () = admin
+        .set_ex(support::key(&first), "919191", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        register(&app, &first, "919191").await,
+        (201, "registered".into())
+    );
+
+    drop(redis); // killed
+    let second = random_mobile();
+    assert_eq!(
+        register(&app, &second, "929292").await,
+        (503, "sms_store_unavailable".into())
+    );
+
+    let redis = RedisServer::start_on(port).await; // back, empty, as after a failover
+    let mut admin = redis.connection().await;
+    let _: () = admin
+        .set_ex(support::key(&second), "929292", 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        register(&app, &second, "929292").await,
+        (201, "registered".into())
+    );
+    assert_eq!(st.count_items().await, 2);
+}

@@ -3,6 +3,7 @@
 //! `scripts/test` starts the servers and exports REDIS_URL and AWS_ENDPOINT_URL_DYNAMODB.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod runtime_api;
 
 use std::collections::HashMap;
