@@ -14,21 +14,17 @@
 //! Invocation durations are taken as Lambda bills them: from the event handed over on
 //! `/invocation/next` to the answer arriving. Results go to `--out` as JSON.
 
-#[path = "../tests/support/runtime_api.rs"]
-#[allow(dead_code)]
-mod runtime_api;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use ihome_register::{app, config::Config, hashing};
-use runtime_api::{Function, Reply, RuntimeApi};
 use serde_json::{Value, json};
+use support::runtime_api::{Function, Reply, RuntimeApi};
 
 struct Args {
     bootstrap: String,
@@ -157,26 +153,7 @@ async fn main() {
     })
     .unwrap();
     let ddb = app::dynamodb_client(&config).await;
-    ddb.create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    support::create_table(&ddb, &table).await;
     let redis = redis::Client::open(env("REDIS_URL"))
         .unwrap()
         .get_multiplexed_async_connection()

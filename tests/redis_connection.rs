@@ -5,37 +5,11 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ihome_register::app::App;
-use ihome_register::http;
 use ihome_register::sms_codes::RedisSmsCodes;
-use lambda_http::Body;
 use redis::AsyncCommands;
-use serde_json::{Value, json};
-use support::{RedisServer, Stores, free_port, random_mobile};
-
-async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String) {
-    let body = json!({"mobile": mobile, "sms_code": code,
-                      "password": "correct horse battery", "password2": "correct horse battery"});
-    let mut e: Value =
-        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
-    e["body"] = json!(body.to_string());
-    let resp = http::handle(
-        app.clone(),
-        lambda_http::request::from_str(&e.to_string()).unwrap(),
-    )
-    .await;
-    let Body::Text(text) = resp.body() else {
-        panic!("text body")
-    };
-    let v: Value = serde_json::from_str(text).unwrap();
-    (
-        resp.status().as_u16(),
-        v["code"].as_str().unwrap().to_owned(),
-    )
-}
+use support::{RedisServer, Stores, free_port, random_mobile, register};
 
 #[tokio::test]
 async fn a_connection_killed_while_idle_is_remade_without_failing_the_next_request() {

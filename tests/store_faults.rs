@@ -8,29 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ihome_register::app::App;
-use ihome_register::http;
-use lambda_http::Body;
-use serde_json::{Value, json};
 use support::faults::{DynamoProxy, Fault};
-use support::{Stores, random_mobile, require_env, s};
-
-async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String) {
-    let body = json!({"mobile": mobile, "sms_code": code,
-                      "password": "correct horse battery", "password2": "correct horse battery"});
-    let mut e: Value =
-        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
-    e["body"] = json!(body.to_string());
-    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
-    let resp = http::handle(app.clone(), req).await;
-    let Body::Text(text) = resp.body() else {
-        panic!("text body")
-    };
-    let v: Value = serde_json::from_str(text).unwrap();
-    (
-        resp.status().as_u16(),
-        v["code"].as_str().unwrap().to_owned(),
-    )
-}
+use support::{Stores, random_mobile, register, require_env, s};
 
 async fn setup(plan: Vec<Fault>, then: Fault) -> (Stores, DynamoProxy, Arc<App>, String) {
     let mut st = Stores::fresh().await;

@@ -16,11 +16,14 @@ use aws_sdk_dynamodb::types::{
 };
 use ihome_register::app::{self, App};
 use ihome_register::config::Config;
+use ihome_register::http;
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
 use ihome_register::sms_codes::RedisSmsCodes;
 use ihome_register::users::DynamoUsers;
+use lambda_http::Body;
 use redis::AsyncCommands;
+use serde_json::{Value, json};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -339,4 +342,23 @@ impl Drop for RedisServer {
 
 pub fn free_port() -> u16 {
     closed_port().rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// One registration through the handler, as a real HTTP API event; returns (status, code).
+pub async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String) {
+    let body = json!({"mobile": mobile, "sms_code": code,
+                      "password": "correct horse battery", "password2": "correct horse battery"});
+    let mut e: Value =
+        serde_json::from_str(include_str!("../../events/http-api/registered.json")).unwrap();
+    e["body"] = json!(body.to_string());
+    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let resp = http::handle(app.clone(), req).await;
+    let Body::Text(text) = resp.body() else {
+        panic!("text body")
+    };
+    let v: Value = serde_json::from_str(text).unwrap();
+    (
+        resp.status().as_u16(),
+        v["code"].as_str().unwrap().to_owned(),
+    )
 }
