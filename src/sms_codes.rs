@@ -112,9 +112,10 @@ impl RedisSmsCodes {
     }
 
     /// Runs `op`, and once more if the connection turned out to be dead (for example closed by
-    /// the server while the function was frozen). A dead connection never delivered the command,
-    /// so the second try cannot consume a code twice; a timeout is not retried, since the
-    /// command may have run.
+    /// the server while the function was frozen): a connection already dead never delivered the
+    /// command. A timeout is not retried, since the command may have run. (Only a server that
+    /// dies between running a take and replying can make the retry find the code gone: a 4002,
+    /// never a second consumer.)
     async fn with_reconnect<T, F, Fut>(&self, op: F) -> Result<T, SmsStoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
