@@ -4,6 +4,9 @@
 use ihome_register::domain::{Mobile, Password, Registration, Rejection, SmsCode};
 use proptest::prelude::*;
 
+#[path = "support/stand_ins.rs"]
+mod stand_ins;
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -74,45 +77,10 @@ proptest! {
 /// and language through the handler, its stores stand-ins that hold no code. Every answer is a
 /// 4xx JSON body in the contract; none is a 5xx.
 mod request_path {
-    use std::sync::Arc;
-
-    use ihome_register::config::Config;
-    use ihome_register::domain::Mobile;
-    use ihome_register::register::Registrar;
-    use ihome_register::session::Sessions;
-    use ihome_register::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
-    use ihome_register::users::{NewUser, UserStore, UserStoreError};
+    use super::stand_ins::registrar;
     use lambda_http::Body;
     use proptest::prelude::*;
     use serde_json::{Value, json};
-
-    struct NoCodes;
-
-    impl SmsCodeStore for NoCodes {
-        async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
-            Ok(None)
-        }
-        async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
-            Ok(Restored::Expired)
-        }
-    }
-
-    impl UserStore for NoCodes {
-        async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
-            unreachable!("no code is ever proven")
-        }
-    }
-
-    fn registrar() -> Arc<Registrar<NoCodes, NoCodes>> {
-        let config = Config::from_lookup(|k| match k {
-            "USERS_TABLE" => Some("users".into()),
-            "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
-            "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
-            _ => None,
-        })
-        .unwrap();
-        Arc::new(Registrar::new(NoCodes, NoCodes, Sessions::new(&config)))
-    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]

@@ -9,46 +9,19 @@
 //! docs/reliability.md). API Gateway does not send such events.
 #![no_main]
 
+#[path = "../../tests/support/stand_ins.rs"]
+mod stand_ins;
+
 use std::sync::{Arc, LazyLock};
 
 use base64::Engine;
-use ihome_register::config::Config;
-use ihome_register::domain::Mobile;
 use ihome_register::register::Registrar;
-use ihome_register::session::Sessions;
-use ihome_register::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
-use ihome_register::users::{NewUser, UserStore, UserStoreError};
 use lambda_http::Body;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+use stand_ins::{NoCodes, registrar};
 
-struct NoCodes;
-
-impl SmsCodeStore for NoCodes {
-    async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
-        Ok(None)
-    }
-    async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
-        Ok(Restored::Expired)
-    }
-}
-
-impl UserStore for NoCodes {
-    async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
-        unreachable!("no code is ever proven")
-    }
-}
-
-static REGISTRAR: LazyLock<Arc<Registrar<NoCodes, NoCodes>>> = LazyLock::new(|| {
-    let config = Config::from_lookup(|k| match k {
-        "USERS_TABLE" => Some("users".into()),
-        "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
-        "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
-        _ => None,
-    })
-    .unwrap();
-    Arc::new(Registrar::new(NoCodes, NoCodes, Sessions::new(&config)))
-});
+static REGISTRAR: LazyLock<Arc<Registrar<NoCodes, NoCodes>>> = LazyLock::new(registrar);
 
 static TEMPLATE: &str = include_str!("../../events/http-api/registered.json");
 

@@ -1,0 +1,41 @@
+//! Stand-in stores for tests of pure logic (the property tests and the fuzz target, which
+//! includes this file by path): they hold no SMS code, so nothing ever reaches a user store.
+//! Storage itself is only ever proven against the real servers.
+
+use std::sync::Arc;
+
+use ihome_register::config::Config;
+use ihome_register::domain::Mobile;
+use ihome_register::register::Registrar;
+use ihome_register::session::Sessions;
+use ihome_register::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
+use ihome_register::users::{NewUser, UserStore, UserStoreError};
+
+pub struct NoCodes;
+
+impl SmsCodeStore for NoCodes {
+    async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
+        Ok(None)
+    }
+    async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
+        Ok(Restored::Expired)
+    }
+}
+
+impl UserStore for NoCodes {
+    async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
+        unreachable!("no code is ever proven")
+    }
+}
+
+/// The function's handler state over stand-ins, with a fixed test configuration.
+pub fn registrar() -> Arc<Registrar<NoCodes, NoCodes>> {
+    let config = Config::from_lookup(|k| match k {
+        "USERS_TABLE" => Some("users".into()),
+        "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
+        "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+        _ => None,
+    })
+    .expect("the test configuration is valid");
+    Arc::new(Registrar::new(NoCodes, NoCodes, Sessions::new(&config)))
+}
