@@ -77,8 +77,8 @@ pub struct RedisSmsCodes {
 }
 
 impl RedisSmsCodes {
-    /// `timeout` bounds both connecting and each reply. A lost connection is retried once, after
-    /// a short pause, inside the same request.
+    /// `timeout` bounds both connecting and each reply. A connection found dead is remade and
+    /// the command sent once more, inside the same request (see `with_reconnect`).
     pub fn new(url: &SecretString, timeout: Duration) -> Result<Self, redis::RedisError> {
         Self::with_client(redis::Client::open(url.expose_secret())?, timeout)
     }
