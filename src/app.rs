@@ -10,7 +10,7 @@ use crate::domain::Mobile;
 use crate::hashing;
 use crate::register::Registrar;
 use crate::session::Sessions;
-use crate::sms_codes::RedisSmsCodes;
+use crate::sms_codes::{CodeRules, RedisSmsCodes};
 use crate::users::DynamoUsers;
 
 pub type App = Registrar<RedisSmsCodes, DynamoUsers>;
@@ -29,10 +29,10 @@ pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(
 pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
 
 /// Builds the function's state and does at cold start what the first request would otherwise
-/// pay for: the hash's working memory, the mobile pattern, the Redis connection. A store that is
+/// pay for: the hash's working memory, the mobile pattern, the Redis connection and its scripts. A store that is
 /// down at cold start costs a warning, not the init: requests get 503 until it is back.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
-    let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout)
+    let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
         .map_err(|_| StartupError::RedisUrl)?;
     let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
     tokio::task::spawn_blocking(hashing::prepare)
@@ -41,6 +41,13 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
     Mobile::prepare();
     codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
     Ok(Registrar::new(codes, users, Sessions::new(config)))
+}
+
+pub fn code_rules(config: &Config) -> CodeRules {
+    CodeRules {
+        lease: config.sms_code_lease,
+        attempts: config.sms_code_attempts,
+    }
 }
 
 /// A DynamoDB client with explicit timeouts, so a hung endpoint gives a 503 well inside the

@@ -25,6 +25,10 @@ pub enum ConfigError {
 /// | `JWT_ISSUER` | `ihome` | the token's `iss` claim |
 /// | `REDIS_TIMEOUT_MS` | 1000 | Redis connect and reply timeout |
 /// | `DYNAMODB_TIMEOUT_MS` | 1000 | DynamoDB connect and per-attempt timeout (3 attempts) |
+/// | `SMS_CODE_ATTEMPTS` | 5 | tries a code takes; the last wrong one deletes it (1 = the seed's rule) |
+/// | `SMS_CODE_LEASE_MS` | 10000 | how long a request's claim on a code lasts if never ended |
+///
+/// The lease should be at least the function timeout, so a claim outlives the request holding it.
 ///
 /// The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
 /// `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
@@ -38,6 +42,8 @@ pub struct Config {
     pub jwt_issuer: String,
     pub redis_timeout: Duration,
     pub dynamodb_timeout: Duration,
+    pub sms_code_attempts: u32,
+    pub sms_code_lease: Duration,
 }
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -104,6 +110,19 @@ impl Config {
             jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "ihome".into()),
             redis_timeout: millis("REDIS_TIMEOUT_MS", 1000)?,
             dynamodb_timeout: millis("DYNAMODB_TIMEOUT_MS", 1000)?,
+            sms_code_attempts: match get("SMS_CODE_ATTEMPTS") {
+                None => 5,
+                Some(v) => match v.trim().parse::<u32>() {
+                    Ok(n @ 1..=100) => n,
+                    _ => {
+                        return Err(ConfigError::Invalid(
+                            "SMS_CODE_ATTEMPTS",
+                            "expected a whole number from 1 to 100",
+                        ));
+                    }
+                },
+            },
+            sms_code_lease: millis("SMS_CODE_LEASE_MS", 10_000)?,
         })
     }
 }
@@ -144,6 +163,8 @@ mod tests {
         assert_eq!(c.cookie_name, "__Host-session");
         assert_eq!(c.jwt_issuer, "ihome");
         assert_eq!(c.redis_timeout, Duration::from_millis(1000));
+        assert_eq!(c.sms_code_attempts, 5);
+        assert_eq!(c.sms_code_lease, Duration::from_secs(10));
     }
 
     #[test]
@@ -172,6 +193,9 @@ mod tests {
             ("SESSION_COOKIE_NAME", "a;b"),
             ("REDIS_URL", "http://cache:6379"),
             ("REDIS_TIMEOUT_MS", "-1"),
+            ("SMS_CODE_ATTEMPTS", "0"),
+            ("SMS_CODE_ATTEMPTS", "five"),
+            ("SMS_CODE_LEASE_MS", "0"),
         ] {
             let err = with(&[(k, v)]).unwrap_err();
             assert!(

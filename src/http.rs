@@ -141,19 +141,27 @@ mod tests {
     //! Pure edge logic with stand-in stores; storage itself is proven in `tests/`.
     use super::*;
     use crate::config::Config;
-    use crate::domain::Mobile;
+    use crate::domain::{Mobile, SmsCode};
     use crate::session::Sessions;
-    use crate::sms_codes::{Restored, SmsStoreError, TakenCode};
+    use crate::sms_codes::{Attempt, ClaimId, SmsStoreError};
     use crate::users::{NewUser, UserStoreError};
 
     /// A store whose every call panics, standing in for an unexpected bug.
     struct Panics;
 
     impl SmsCodeStore for Panics {
-        async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
+        async fn claim(
+            &self,
+            _: &Mobile,
+            _: &SmsCode,
+            _: &ClaimId,
+        ) -> Result<Attempt, SmsStoreError> {
             panic!("unexpected bug")
         }
-        async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
+        async fn consume(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn release(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
             panic!("unexpected bug")
         }
     }

@@ -1,6 +1,7 @@
-//! The registration itself, knowing nothing of Lambda or HTTP: take the SMS code, prove it, hash
-//! the password, sign the session, write the user once. Whatever fails after the code was
-//! proven gives the code back, so the user can retry with it; nothing is half written.
+//! The registration itself, knowing nothing of Lambda or HTTP: claim the SMS code, hash the
+//! password, sign the session, write the user once, then spend the code. Whatever fails after
+//! the code was proven, and was not the user's doing, releases the code, so the user can retry
+//! with it; nothing is half written.
 
 use std::time::SystemTime;
 
@@ -10,7 +11,7 @@ use uuid::Uuid;
 use crate::domain::{Mobile, Registration};
 use crate::hashing;
 use crate::session::Sessions;
-use crate::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
+use crate::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
 use crate::users::{NewUser, UserStore, UserStoreError};
 
 /// A user was created.
@@ -22,7 +23,7 @@ pub struct Registered {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
-    #[error("no sms code stored for the mobile")]
+    #[error("no usable sms code (expired, never sent, used or in use)")]
     SmsCodeExpired,
     #[error("sms code does not match")]
     SmsCodeMismatch,
@@ -57,27 +58,33 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             sms_code,
             password,
         } = form;
-        // One atomic take: a code serves one attempt, right or wrong, as the seed intended.
-        let taken = self
-            .codes
-            .take(&mobile)
-            .await?
-            .ok_or(RegisterError::SmsCodeExpired)?;
-        if !sms_code.matches(taken.value()) {
-            return Err(RegisterError::SmsCodeMismatch);
+        let user_id = Uuid::now_v7();
+        let claim = ClaimId::from(user_id);
+        match self.codes.claim(&mobile, &sms_code, &claim).await {
+            Ok(Attempt::Claimed) => {}
+            Ok(Attempt::Missing | Attempt::InUse) => return Err(RegisterError::SmsCodeExpired),
+            Ok(Attempt::Wrong { burnt }) => {
+                tracing::info!(mobile = %mobile.masked(), burnt, "wrong sms code");
+                return Err(RegisterError::SmsCodeMismatch);
+            }
+            Err(e) => {
+                // Redis may have run the claim and only the reply been lost: undo it, if so.
+                self.settle(&mobile, &claim, Settle::Release).await;
+                return Err(e.into());
+            }
         }
-        let result = self.create_user(&mobile, password).await;
-        if result
-            .as_ref()
-            .is_err_and(|e| !matches!(e, RegisterError::MobileExists))
-        {
-            self.give_back(&mobile, &taken).await;
-        }
+        let result = self.create_user(user_id, &mobile, password).await;
+        let settle = match &result {
+            Ok(_) | Err(RegisterError::MobileExists) => Settle::Consume,
+            Err(_) => Settle::Release,
+        };
+        self.settle(&mobile, &claim, settle).await;
         result
     }
 
     async fn create_user(
         &self,
+        user_id: Uuid,
         mobile: &Mobile,
         password: crate::domain::Password,
     ) -> Result<Registered, RegisterError> {
@@ -85,7 +92,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             .await
             .map_err(|e| RegisterError::Internal(e.to_string()))?;
         let user = NewUser {
-            user_id: Uuid::now_v7(),
+            user_id,
             mobile: mobile.clone(),
             password_hash,
             created_at: SystemTime::now(),
@@ -105,18 +112,27 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
         })
     }
 
-    /// Puts a proven code back after a failure that was not the user's doing.
-    async fn give_back(&self, mobile: &Mobile, taken: &TakenCode) {
-        match self.codes.restore(mobile, taken).await {
-            Ok(Restored::Restored) => {
-                tracing::info!(mobile = %mobile.masked(), "sms code restored")
-            }
-            Ok(outcome) => {
-                tracing::info!(mobile = %mobile.masked(), ?outcome, "sms code not restored")
+    /// Ends a claim: the code is spent once the mobile has its user, and made usable again
+    /// after a failure that was not the user's doing. A failure here is only logged: the answer
+    /// stands, and an unended claim lapses with its lease.
+    async fn settle(&self, mobile: &Mobile, claim: &ClaimId, how: Settle) {
+        let done = match how {
+            Settle::Consume => self.codes.consume(mobile, claim).await,
+            Settle::Release => self.codes.release(mobile, claim).await,
+        };
+        match done {
+            Ok(held) => {
+                tracing::info!(mobile = %mobile.masked(), ?how, held, "sms code claim ended")
             }
             Err(e) => {
-                tracing::error!(mobile = %mobile.masked(), error = %e, "sms code could not be restored")
+                tracing::warn!(mobile = %mobile.masked(), ?how, error = %e, "sms code claim left to lapse")
             }
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Consume,
+    Release,
 }

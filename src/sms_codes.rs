@@ -1,72 +1,132 @@
 //! The one-time SMS codes, in Redis under `sms_code_<mobile>` (the key the iHome code issuer
-//! writes). A code is taken (read and deleted) in one atomic round trip, so two requests can
-//! never both pass with it, and can be given back when the user could not be stored.
+//! writes, as a bare code with a TTL).
+//!
+//! A request does not delete the code outright; it *claims* it, in one atomic script:
+//! - the right code is marked as claimed by the request (its claim id) for a lease, so no other
+//!   request can pass with it. The request then *consumes* it once the user is stored, or
+//!   *releases* it when storing failed for a reason not the user's, so the user can retry;
+//! - a wrong code counts against the stored code, which is deleted at the `attempts`-th wrong
+//!   try (6 digits, 5 tries: 1 in 200,000 per code issued). A new code from the issuer replaces
+//!   the record and so starts its count afresh. (Counting instead of deleting at the first wrong
+//!   try is what lets a request still carrying the previous code, after a resend, leave the new
+//!   one usable.)
+//!
+//! Claiming is what makes a lost reply harmless. When Redis ran the claim but its reply came too
+//! late, the request releases its claim before answering 503 (the release queues behind the
+//! claim and undoes it); if even that cannot reach Redis, the lease runs out and the code is
+//! usable again. A claim is idempotent for its own id, so resending it after a dropped
+//! connection is safe. Only Redis's own clock (`TIME`) is compared with the lease.
+//!
+//! While claimed the key holds `<code>|<wrong tries>|<claim id>|<lease end, ms>`, with the TTL the
+//! issuer gave it (`KEEPTTL`); the one-key layout keeps it valid for Redis Cluster too.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::Duration;
 
+use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::Mobile;
+use crate::domain::{Mobile, SmsCode};
 
 /// Redis could not be reached, or did not answer in time.
 #[derive(Debug, thiserror::Error)]
 #[error("sms code store unavailable: {0}")]
 pub struct SmsStoreError(String);
 
-/// A code taken out of the store, with what is needed to put it back.
-pub struct TakenCode {
-    value: SecretSlice<u8>,
-    /// When the code would have expired; `None` if it had no TTL.
-    expires_at: Option<Instant>,
-}
+/// Names one request's claim on a code (the id of the user it is creating).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimId(String);
 
-impl TakenCode {
-    pub fn new(value: Vec<u8>, remaining: Option<Duration>) -> Self {
-        Self {
-            value: value.into(),
-            expires_at: remaining.map(|ttl| Instant::now() + ttl),
-        }
-    }
-
-    pub fn value(&self) -> &[u8] {
-        self.value.expose_secret()
-    }
-
-    /// The TTL the code has left now; `Some(ZERO)` once it has run out.
-    pub fn remaining(&self) -> Option<Duration> {
-        self.expires_at
-            .map(|at| at.saturating_duration_since(Instant::now()))
+impl From<uuid::Uuid> for ClaimId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id.simple().to_string())
     }
 }
 
-/// What happened when a taken code was given back.
+/// What a claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restored {
-    Restored,
-    /// A newer code was issued meanwhile; it is kept.
-    NewerCodeKept,
-    /// The code would have expired by now, so there is nothing to give back.
-    Expired,
+pub enum Attempt {
+    /// The code matched and is this request's until consumed, released or the lease ends.
+    Claimed,
+    /// No code is stored (expired, never sent, used).
+    Missing,
+    /// The code matched but another request holds it.
+    InUse,
+    /// The code differs; `burnt` when that was its last allowed try and it is gone.
+    Wrong { burnt: bool },
 }
 
-/// Where the SMS codes live. `take` must be atomic: one code, one winner.
+/// Where the SMS codes live. `claim` must be atomic: one code, one holder.
 pub trait SmsCodeStore: Send + Sync + 'static {
-    fn take(
+    fn claim(
         &self,
         mobile: &Mobile,
-    ) -> impl Future<Output = Result<Option<TakenCode>, SmsStoreError>> + Send;
-    fn restore(
+        code: &SmsCode,
+        claim: &ClaimId,
+    ) -> impl Future<Output = Result<Attempt, SmsStoreError>> + Send;
+    /// Deletes the code if `claim` still holds it; `false` if not (a newer code is kept).
+    fn consume(
         &self,
         mobile: &Mobile,
-        code: &TakenCode,
-    ) -> impl Future<Output = Result<Restored, SmsStoreError>> + Send;
+        claim: &ClaimId,
+    ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
+    /// Makes the code usable again if `claim` still holds it; `false` if not.
+    fn release(
+        &self,
+        mobile: &Mobile,
+        claim: &ClaimId,
+    ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
 }
 
 pub fn key(mobile: &Mobile) -> String {
     format!("sms_code_{}", mobile.as_str())
 }
+
+/// KEYS[1] the code; ARGV: typed code, claim id, lease ms, wrong tries allowed.
+const CLAIM: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 'missing' end
+local code, wrong, owner, ends = string.match(v, '^(%d+)|(%d+)|(%x*)|(%d+)$')
+if not code then code, wrong, owner, ends = v, '0', '', '0' end
+if code ~= ARGV[1] then
+  wrong = tonumber(wrong) + 1
+  if wrong >= tonumber(ARGV[4]) then
+    redis.call('DEL', KEYS[1])
+    return 'burnt'
+  end
+  redis.call('SET', KEYS[1], code .. '|' .. wrong .. '|' .. owner .. '|' .. ends, 'KEEPTTL')
+  return 'wrong'
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if owner ~= '' and owner ~= ARGV[2] and now < tonumber(ends) then return 'in_use' end
+redis.call('SET', KEYS[1], code .. '|' .. wrong .. '|' .. ARGV[2] .. '|' .. (now + tonumber(ARGV[3])), 'KEEPTTL')
+return 'claimed'
+";
+
+/// KEYS[1] the code; ARGV[1] claim id. Deletes it if that claim holds it.
+const CONSUME: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and string.match(v, '^%d+|%d+|(%x*)|%d+$') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// KEYS[1] the code; ARGV[1] claim id. Clears the claim (keeping the wrong-try count).
+const RELEASE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local code, wrong, owner = string.match(v, '^(%d+)|(%d+)|(%x*)|%d+$')
+if owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], code .. '|' .. wrong .. '||0', 'KEEPTTL')
+return 1
+";
+
+static SCRIPTS: LazyLock<[Script; 3]> =
+    LazyLock::new(|| [CLAIM, CONSUME, RELEASE].map(Script::new));
 
 /// The Redis adapter. Its connection is made lazily on first use (so Redis down at cold start
 /// gives 503 answers, not a failed init), shared by every request of the instance, and remade by
@@ -74,19 +134,32 @@ pub fn key(mobile: &Mobile) -> String {
 #[derive(Clone)]
 pub struct RedisSmsCodes {
     conn: ConnectionManager,
+    rules: CodeRules,
+}
+
+/// How long a claim lasts and how many wrong tries a code takes.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeRules {
+    pub lease: Duration,
+    pub attempts: u32,
 }
 
 impl RedisSmsCodes {
     /// `timeout` bounds both connecting and each reply. A connection found dead is remade and
     /// the command sent once more, inside the same request (see `with_reconnect`).
-    pub fn new(url: &SecretString, timeout: Duration) -> Result<Self, redis::RedisError> {
-        Self::with_client(redis::Client::open(url.expose_secret())?, timeout)
+    pub fn new(
+        url: &SecretString,
+        timeout: Duration,
+        rules: CodeRules,
+    ) -> Result<Self, redis::RedisError> {
+        Self::with_client(redis::Client::open(url.expose_secret())?, timeout, rules)
     }
 
     /// As [`RedisSmsCodes::new`], for a client built otherwise (e.g. trusting another CA).
     pub fn with_client(
         client: redis::Client,
         timeout: Duration,
+        rules: CodeRules,
     ) -> Result<Self, redis::RedisError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -95,16 +168,20 @@ impl RedisSmsCodes {
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(50));
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn })
+        Ok(Self { conn, rules })
     }
 
-    /// Connects ahead of the first request (Lambda runs init at full CPU), waiting at most
-    /// `limit`. A failure is only logged: the first request connects again.
+    /// Connects and loads the scripts ahead of the first request (Lambda runs init at full CPU),
+    /// waiting at most `limit`. A failure is only logged: the first request connects again.
     pub async fn warm_up(&self, limit: Duration) {
-        let ping = self.with_reconnect(|mut conn| async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await
+        let load = self.with_reconnect(|mut conn| async move {
+            let mut pipe = redis::pipe();
+            for script in [CLAIM, CONSUME, RELEASE] {
+                pipe.cmd("SCRIPT").arg("LOAD").arg(script);
+            }
+            pipe.query_async::<Vec<String>>(&mut conn).await
         });
-        match tokio::time::timeout(limit, ping).await {
+        match tokio::time::timeout(limit, load).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable at cold start"),
             Err(_) => tracing::warn!("redis did not answer at cold start"),
@@ -112,10 +189,9 @@ impl RedisSmsCodes {
     }
 
     /// Runs `op`, and once more if the connection turned out to be dead (for example closed by
-    /// the server while the function was frozen): a connection already dead never delivered the
-    /// command. A timeout is not retried, since the command may have run. (Only a server that
-    /// dies between running a take and replying can make the retry find the code gone: a 4002,
-    /// never a second consumer.)
+    /// the server while the function was frozen). A timeout is not retried here: the caller
+    /// releases its claim instead. Every script is idempotent for its claim id, so a command
+    /// sent twice does no harm.
     async fn with_reconnect<T, F, Fut>(&self, op: F) -> Result<T, SmsStoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -130,52 +206,53 @@ impl RedisSmsCodes {
         }
         .map_err(|e| SmsStoreError(e.to_string()))
     }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &'static Script,
+        mobile: &Mobile,
+        args: &[&str],
+    ) -> Result<T, SmsStoreError> {
+        let key = key(mobile);
+        self.with_reconnect(|mut conn| {
+            let mut call = script.key(&key);
+            for arg in args {
+                call.arg(*arg);
+            }
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+    }
 }
 
 impl SmsCodeStore for RedisSmsCodes {
-    async fn take(&self, mobile: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
-        let key = key(mobile);
-        // MULTI PTTL GETDEL EXEC: one round trip, atomic, and it tells the TTL to restore.
-        let (pttl, value): (i64, Option<Vec<u8>>) = self
-            .with_reconnect(|mut conn| {
-                let key = key.clone();
-                async move {
-                    redis::pipe()
-                        .atomic()
-                        .cmd("PTTL")
-                        .arg(&key)
-                        .cmd("GETDEL")
-                        .arg(&key)
-                        .query_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        // PTTL is -1 for a key without expiry (and -2 for none, when value is None too).
-        let remaining = u64::try_from(pttl).ok().map(Duration::from_millis);
-        Ok(value.map(|v| TakenCode::new(v, remaining)))
+    async fn claim(
+        &self,
+        mobile: &Mobile,
+        code: &SmsCode,
+        claim: &ClaimId,
+    ) -> Result<Attempt, SmsStoreError> {
+        let lease = self.rules.lease.as_millis().to_string();
+        let attempts = self.rules.attempts.to_string();
+        let args = [code.expose(), claim.0.as_str(), &lease, &attempts];
+        let found: String = self.run(&SCRIPTS[0], mobile, &args).await?;
+        Ok(match found.as_str() {
+            "claimed" => Attempt::Claimed,
+            "missing" => Attempt::Missing,
+            "in_use" => Attempt::InUse,
+            "wrong" => Attempt::Wrong { burnt: false },
+            "burnt" => Attempt::Wrong { burnt: true },
+            other => return Err(SmsStoreError(format!("unexpected claim reply {other:?}"))),
+        })
     }
 
-    async fn restore(&self, mobile: &Mobile, code: &TakenCode) -> Result<Restored, SmsStoreError> {
-        let remaining = code.remaining();
-        if remaining == Some(Duration::ZERO) {
-            return Ok(Restored::Expired);
-        }
-        let key = key(mobile);
-        // SET NX: a code issued since we took ours is newer and wins.
-        let set: Option<String> = self
-            .with_reconnect(|mut conn| {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(&key).arg(code.value()).arg("NX");
-                if let Some(ttl) = remaining {
-                    cmd.arg("PX").arg(ttl.as_millis().max(1) as u64);
-                }
-                async move { cmd.query_async(&mut conn).await }
-            })
-            .await?;
-        Ok(match set {
-            Some(_) => Restored::Restored,
-            None => Restored::NewerCodeKept,
-        })
+    async fn consume(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
+        let deleted: i64 = self.run(&SCRIPTS[1], mobile, &[&claim.0]).await?;
+        Ok(deleted == 1)
+    }
+
+    async fn release(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
+        let released: i64 = self.run(&SCRIPTS[2], mobile, &[&claim.0]).await?;
+        Ok(released == 1)
     }
 }

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use ihome_register::app;
 use ihome_register::sms_codes::RedisSmsCodes;
 use redis::AsyncCommands;
 use support::{RedisServer, Stores, free_port, random_mobile, register};
@@ -109,7 +110,9 @@ async fn rediss_speaks_tls_and_refuses_an_untrusted_certificate() {
         .set_ex(support::key(&mobile), "787878", 300)
         .await
         .unwrap();
-    let codes = RedisSmsCodes::with_client(tls(), Duration::from_secs(1)).unwrap();
+    let codes =
+        RedisSmsCodes::with_client(tls(), Duration::from_secs(1), app::code_rules(&st.config()))
+            .unwrap();
     let app = st.app_with_codes(codes, None).await;
     assert_eq!(
         register(&app, &mobile, "787878").await,

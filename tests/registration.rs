@@ -212,7 +212,7 @@ async fn a_base64_body_with_any_content_type_is_read() {
 }
 
 #[tokio::test]
-async fn no_code_stored_is_expired_and_a_wrong_code_is_used_up() {
+async fn no_code_is_expired_and_wrong_codes_count_until_the_fifth_deletes_it() {
     let mut st = Stores::fresh().await;
     let app = st.app().await;
     let mobile = random_mobile();
@@ -222,19 +222,42 @@ async fn no_code_stored_is_expired_and_a_wrong_code_is_used_up() {
     assert_eq!(body["errmsg"], "短信验证码失效");
 
     st.set_code(&mobile, "222222", 300).await;
+    for tries in 1..=4 {
+        let (status, body, resp) = post(&app, &form(&mobile, "111111")).await;
+        assert_contract(status, &body, &resp, (400, "4002", "sms_code_mismatch"));
+        assert_eq!(body["errmsg"], "短信验证码错误");
+        let left = st
+            .stored(&mobile)
+            .await
+            .expect("the code survives a wrong try");
+        assert_eq!((left.digits.as_str(), left.wrong), ("222222", tries));
+    }
     let (status, body, resp) = post(&app, &form(&mobile, "111111")).await;
     assert_contract(status, &body, &resp, (400, "4002", "sms_code_mismatch"));
-    assert_eq!(body["errmsg"], "短信验证码错误");
     assert_eq!(
         st.code(&mobile).await,
         None,
-        "a code serves one attempt, right or wrong"
+        "the fifth wrong try deletes it"
     );
 
     // The right code, now that it is gone, no longer works.
     let (status, body, resp) = post(&app, &form(&mobile, "222222")).await;
     assert_contract(status, &body, &resp, (400, "4002", "sms_code_expired"));
     assert_eq!(st.count_items().await, 0);
+}
+
+#[tokio::test]
+async fn the_right_code_after_wrong_tries_registers() {
+    let mut st = Stores::fresh().await;
+    let app = st.app().await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "909090", 300).await;
+    let (status, body, resp) = post(&app, &form(&mobile, "090909")).await;
+    assert_contract(status, &body, &resp, (400, "4002", "sms_code_mismatch"));
+    let (status, body, resp) = post(&app, &form(&mobile, "909090")).await;
+    assert_contract(status, &body, &resp, (201, "0", "registered"));
+    assert!(st.item(&mobile).await.is_some());
+    assert_eq!(st.code(&mobile).await, None, "spent once the user exists");
 }
 
 #[tokio::test]

@@ -1,100 +1,199 @@
-//! The Redis adapter on a real Redis: atomic take with TTL, give-back rules.
+//! The Redis adapter on a real Redis: claims, their end (consumed or released), wrong tries,
+//! lapsed leases, and never touching a newer code.
 
 mod support;
 
 use std::time::Duration;
 
-use ihome_register::domain::Mobile;
-use ihome_register::sms_codes::{RedisSmsCodes, Restored, SmsCodeStore, TakenCode};
-use redis::AsyncCommands;
+use ihome_register::domain::{Mobile, SmsCode};
+use ihome_register::sms_codes::{Attempt, ClaimId, CodeRules, RedisSmsCodes, SmsCodeStore};
 use secrecy::SecretString;
-use support::{Stores, random_mobile};
+use support::{StoredCode, Stores, random_mobile};
 
-async fn store(st: &Stores) -> (RedisSmsCodes, Mobile) {
-    let codes = RedisSmsCodes::new(
-        &SecretString::from(st.redis_url.clone()),
-        Duration::from_secs(1),
-    )
-    .unwrap();
+const ONE_MINUTE: CodeRules = CodeRules {
+    lease: Duration::from_secs(60),
+    attempts: 3,
+};
+
+fn store(st: &Stores, rules: CodeRules) -> (RedisSmsCodes, Mobile) {
+    let url = SecretString::from(st.redis_url.clone());
+    let codes = RedisSmsCodes::new(&url, Duration::from_secs(1), rules).unwrap();
     (codes, Mobile::parse(&random_mobile()).unwrap())
 }
 
-#[tokio::test]
-async fn take_returns_the_code_and_its_ttl_and_deletes_it() {
-    let mut st = Stores::fresh().await;
-    let (codes, mobile) = store(&st).await;
-    assert!(codes.take(&mobile).await.unwrap().is_none());
+fn code(digits: &str) -> SmsCode {
+    SmsCode::parse(digits).unwrap()
+}
 
-    st.set_code(mobile.as_str(), "123456", 120).await;
-    let taken = codes.take(&mobile).await.unwrap().unwrap();
-    assert_eq!(taken.value(), b"123456");
-    let left = taken.remaining().unwrap();
-    assert!(
-        left > Duration::from_secs(100) && left <= Duration::from_secs(120),
-        "{left:?}"
+fn id() -> ClaimId {
+    uuid::Uuid::now_v7().into()
+}
+
+fn stored(digits: &str, wrong: u32, claimed: bool) -> Option<StoredCode> {
+    Some(StoredCode {
+        digits: digits.into(),
+        wrong,
+        claimed,
+    })
+}
+
+#[tokio::test]
+async fn a_claim_holds_the_code_for_one_request_and_keeps_its_ttl() {
+    let mut st = Stores::fresh().await;
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let (mine, other) = (id(), id());
+    let m = mobile.as_str();
+    assert_eq!(
+        codes.claim(&mobile, &code("123456"), &mine).await.unwrap(),
+        Attempt::Missing
     );
-    assert_eq!(st.code(mobile.as_str()).await, None);
-    assert!(
-        codes.take(&mobile).await.unwrap().is_none(),
-        "a code is taken once"
+
+    st.set_code(m, "123456", 120).await;
+    let right = code("123456");
+    assert_eq!(
+        codes.claim(&mobile, &right, &mine).await.unwrap(),
+        Attempt::Claimed
+    );
+    assert_eq!(st.stored(m).await, stored("123456", 0, true));
+    let pttl = st.pttl(m).await;
+    assert!(pttl > 100_000 && pttl <= 120_000, "{pttl}");
+    assert_eq!(
+        codes.claim(&mobile, &right, &other).await.unwrap(),
+        Attempt::InUse,
+        "one holder at a time"
+    );
+    assert_eq!(
+        codes.claim(&mobile, &right, &mine).await.unwrap(),
+        Attempt::Claimed,
+        "claiming again with the same id (a resent command) is harmless"
     );
 }
 
 #[tokio::test]
-async fn restore_puts_the_code_back_with_the_ttl_it_had_left() {
+async fn only_the_holder_consumes_or_releases_and_a_release_keeps_the_ttl() {
     let mut st = Stores::fresh().await;
-    let (codes, mobile) = store(&st).await;
-    st.set_code(mobile.as_str(), "654321", 60).await;
-    let taken = codes.take(&mobile).await.unwrap().unwrap();
-    assert_eq!(
-        codes.restore(&mobile, &taken).await.unwrap(),
-        Restored::Restored
-    );
-    assert_eq!(st.code(mobile.as_str()).await.as_deref(), Some("654321"));
-    let pttl = st.pttl(mobile.as_str()).await;
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let (mine, other) = (id(), id());
+    let m = mobile.as_str();
+    st.set_code(m, "654321", 60).await;
+    codes.claim(&mobile, &code("654321"), &mine).await.unwrap();
+
+    assert!(!codes.release(&mobile, &other).await.unwrap());
+    assert!(!codes.consume(&mobile, &other).await.unwrap());
+    assert_eq!(st.stored(m).await, stored("654321", 0, true));
+
+    assert!(codes.release(&mobile, &mine).await.unwrap());
+    assert_eq!(st.code(m).await.as_deref(), Some("654321"));
+    let pttl = st.pttl(m).await;
     assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
+    assert_eq!(
+        codes.claim(&mobile, &code("654321"), &other).await.unwrap(),
+        Attempt::Claimed,
+        "a released code serves the next request"
+    );
+    assert!(codes.consume(&mobile, &other).await.unwrap());
+    assert_eq!(st.code(m).await, None);
+    assert!(!codes.consume(&mobile, &other).await.unwrap());
 }
 
 #[tokio::test]
-async fn restore_never_overwrites_a_newer_code() {
+async fn a_newer_code_is_never_touched_by_the_end_of_an_older_claim() {
     let mut st = Stores::fresh().await;
-    let (codes, mobile) = store(&st).await;
-    st.set_code(mobile.as_str(), "111111", 60).await;
-    let taken = codes.take(&mobile).await.unwrap().unwrap();
-    st.set_code(mobile.as_str(), "222222", 300).await;
-    assert_eq!(
-        codes.restore(&mobile, &taken).await.unwrap(),
-        Restored::NewerCodeKept
-    );
-    assert_eq!(st.code(mobile.as_str()).await.as_deref(), Some("222222"));
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let mine = id();
+    let m = mobile.as_str();
+    st.set_code(m, "111111", 60).await;
+    codes.claim(&mobile, &code("111111"), &mine).await.unwrap();
+    st.set_code(m, "222222", 300).await;
+
+    assert!(!codes.release(&mobile, &mine).await.unwrap());
+    assert!(!codes.consume(&mobile, &mine).await.unwrap());
+    assert_eq!(st.code(m).await.as_deref(), Some("222222"));
     assert!(
-        st.pttl(mobile.as_str()).await > 60_000,
+        st.pttl(m).await > 60_000,
         "the newer code keeps its own TTL"
     );
 }
 
 #[tokio::test]
-async fn a_code_without_ttl_is_restored_without_one_and_an_expired_one_is_not() {
+async fn wrong_tries_count_against_the_code_and_the_last_one_deletes_it() {
     let mut st = Stores::fresh().await;
-    let (codes, mobile) = store(&st).await;
-    let _: () = st
-        .redis
-        .set(support::key(mobile.as_str()), "777777")
-        .await
-        .unwrap();
-    let taken = codes.take(&mobile).await.unwrap().unwrap();
-    assert_eq!(taken.remaining(), None);
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let m = mobile.as_str();
+    st.set_code(m, "135790", 90).await;
+    let wrong = code("135791");
+    for tries in 1..=2 {
+        assert_eq!(
+            codes.claim(&mobile, &wrong, &id()).await.unwrap(),
+            Attempt::Wrong { burnt: false }
+        );
+        assert_eq!(st.stored(m).await, stored("135790", tries, false));
+        assert!(st.pttl(m).await > 80_000, "a wrong try keeps the TTL");
+    }
     assert_eq!(
-        codes.restore(&mobile, &taken).await.unwrap(),
-        Restored::Restored
+        codes.claim(&mobile, &wrong, &id()).await.unwrap(),
+        Attempt::Wrong { burnt: true }
     );
-    assert_eq!(st.pttl(mobile.as_str()).await, -1);
+    assert_eq!(st.code(m).await, None);
 
-    let spent = TakenCode::new(b"888888".to_vec(), Some(Duration::ZERO));
-    st.del_code(mobile.as_str()).await;
+    st.set_code(m, "135790", 90).await;
     assert_eq!(
-        codes.restore(&mobile, &spent).await.unwrap(),
-        Restored::Expired
+        codes.claim(&mobile, &wrong, &id()).await.unwrap(),
+        Attempt::Wrong { burnt: false }
+    );
+    assert_eq!(
+        st.stored(m).await,
+        stored("135790", 1, false),
+        "a new code from the issuer starts its own count"
+    );
+    assert_eq!(
+        codes.claim(&mobile, &code("135790"), &id()).await.unwrap(),
+        Attempt::Claimed,
+        "a code not yet burnt still works"
+    );
+}
+
+#[tokio::test]
+async fn with_one_try_a_wrong_code_deletes_it_as_the_seed_did() {
+    let mut st = Stores::fresh().await;
+    let rules = CodeRules {
+        attempts: 1,
+        ..ONE_MINUTE
+    };
+    let (codes, mobile) = store(&st, rules);
+    st.set_code(mobile.as_str(), "246802", 60).await;
+    assert_eq!(
+        codes.claim(&mobile, &code("246803"), &id()).await.unwrap(),
+        Attempt::Wrong { burnt: true }
     );
     assert_eq!(st.code(mobile.as_str()).await, None);
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_is_taken_over() {
+    let mut st = Stores::fresh().await;
+    // A zero lease has run out by the time anyone else looks, with no clock to wait on.
+    let rules = CodeRules {
+        lease: Duration::ZERO,
+        ..ONE_MINUTE
+    };
+    let (codes, mobile) = store(&st, rules);
+    let (lapsed, next) = (id(), id());
+    let m = mobile.as_str();
+    st.set_code(m, "975310", 60).await;
+    let right = code("975310");
+    assert_eq!(
+        codes.claim(&mobile, &right, &lapsed).await.unwrap(),
+        Attempt::Claimed
+    );
+    assert_eq!(
+        codes.claim(&mobile, &right, &next).await.unwrap(),
+        Attempt::Claimed
+    );
+    assert!(
+        !codes.consume(&mobile, &lapsed).await.unwrap(),
+        "the lapsed holder lost it"
+    );
+    assert!(codes.consume(&mobile, &next).await.unwrap());
+    assert_eq!(st.code(m).await, None);
 }

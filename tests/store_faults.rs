@@ -1,6 +1,7 @@
-//! DynamoDB faults injected by a proxy in front of the real server: throttling, a hung
-//! endpoint, a reply that comes back too late. Each fault answers 503 in the contract (or is
-//! absorbed), writes no partial user and keeps the SMS code usable.
+//! Store faults injected by proxies in front of the real servers: DynamoDB throttling, a hung
+//! endpoint, a reply that comes back too late; Redis replies or commands delayed past the
+//! timeout. Each fault answers 503 in the contract (or is absorbed), writes no partial user and
+//! keeps the SMS code usable.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ihome_register::app::App;
-use support::faults::{DynamoProxy, Fault};
+use support::faults::{DynamoProxy, Fault, Lag, RedisProxy};
 use support::{Stores, random_mobile, register, require_env, s};
 
 async fn setup(plan: Vec<Fault>, then: Fault) -> (Stores, DynamoProxy, Arc<App>, String) {
@@ -86,4 +87,76 @@ async fn a_write_whose_reply_came_too_late_is_recognised_on_retry() {
     assert_eq!(s(&item, "mobile"), mobile);
     assert_eq!(st.count_items().await, 1);
     assert_eq!(st.code(&mobile).await, None);
+}
+
+/// The function behind a Redis proxy, with a code for a fresh mobile (stored directly).
+async fn behind_redis_proxy() -> (Stores, RedisProxy, Arc<App>, String) {
+    let mut st = Stores::fresh().await;
+    let upstream = st
+        .redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = RedisProxy::start(upstream).await;
+    let app = st.app_with(Some(&proxy.url), None).await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "606060", 300).await;
+    (st, proxy, app, mobile)
+}
+
+/// Redis is slow by `lag` (three times the test's 500 ms timeout) for one request: 503, nothing
+/// written, and, once it is healthy, the code shows it was released (a wrong try finds it
+/// unclaimed) and still registers.
+async fn a_slow_redis_loses_nothing(lag: Lag) {
+    let (mut st, proxy, app, mobile) = behind_redis_proxy().await;
+    assert_eq!(
+        register(&app, &mobile, "606060").await,
+        (201, "registered".into()),
+        "healthy through the proxy"
+    );
+    let mobile = random_mobile();
+    st.set_code(&mobile, "707070", 300).await;
+
+    proxy.lag(lag);
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), register(&app, &mobile, "707070"))
+        .await
+        .expect("an answer inside the function timeout");
+    let took = started.elapsed();
+    assert_eq!(answer, (503, "sms_store_unavailable".into()), "{lag:?}");
+    eprintln!("{lag:?}: 503 after {took:?} (claim and release, 500 ms each at most)");
+    assert!(st.item(&mobile).await.is_none());
+
+    // Healing passes on every held byte; the function's next command on its connection then
+    // runs after its late claim and release.
+    proxy.heal().await;
+    assert_eq!(
+        register(&app, &mobile, "070707").await,
+        (400, "sms_code_mismatch".into()),
+        "the code is there"
+    );
+    let left = st.stored(&mobile).await.expect("the code was not lost");
+    assert_eq!(
+        (left.digits.as_str(), left.wrong, left.claimed),
+        ("707070", 1, false)
+    );
+    assert_eq!(
+        register(&app, &mobile, "707070").await,
+        (201, "registered".into())
+    );
+    assert!(st.item(&mobile).await.is_some());
+    assert_eq!(st.code(&mobile).await, None);
+}
+
+#[tokio::test]
+async fn redis_replies_delayed_past_the_timeout_are_503_and_the_claim_is_released() {
+    a_slow_redis_loses_nothing(Lag::Replies(Duration::from_millis(1500))).await;
+}
+
+#[tokio::test]
+async fn redis_commands_delayed_past_the_timeout_are_503_and_the_claim_is_released() {
+    a_slow_redis_loses_nothing(Lag::Requests(Duration::from_millis(1500))).await;
 }

@@ -113,3 +113,101 @@ async fn forward(req: Request<Incoming>, upstream: &str) -> Response<Full<Bytes>
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, Full::new(body.collect().await.unwrap().to_bytes()))
 }
+
+/// Which way a [`RedisProxy`] holds bytes back, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lag {
+    None,
+    /// Commands reach Redis at once (so it acts on them); its replies come this late.
+    Replies(Duration),
+    /// Commands reach Redis this late (after the client gave up on them).
+    Requests(Duration),
+}
+
+/// A TCP proxy in front of a Redis server that can delay either direction, keeping the order of
+/// the bytes on each connection.
+pub struct RedisProxy {
+    pub url: String,
+    lag: tokio::sync::watch::Sender<Lag>,
+    held: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl RedisProxy {
+    pub async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}", listener.local_addr().unwrap());
+        let (lag, _) = tokio::sync::watch::channel(Lag::None);
+        let held = Arc::new(tokio::sync::watch::Sender::new(0usize));
+        let (lags, helds) = (lag.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = TcpStream::connect(upstream).await.unwrap();
+                let (client_r, client_w) = client.into_split();
+                let (server_r, server_w) = server.into_split();
+                let up = |l: Lag| matches!(l, Lag::Requests(d) if !d.is_zero()).then_some(l);
+                let down = |l: Lag| matches!(l, Lag::Replies(d) if !d.is_zero()).then_some(l);
+                tokio::spawn(pump(
+                    client_r,
+                    server_w,
+                    lags.subscribe(),
+                    helds.clone(),
+                    up,
+                ));
+                tokio::spawn(pump(
+                    server_r,
+                    client_w,
+                    lags.subscribe(),
+                    helds.clone(),
+                    down,
+                ));
+            }
+        });
+        Self { url, lag, held }
+    }
+
+    pub fn lag(&self, lag: Lag) {
+        self.lag.send_replace(lag);
+    }
+
+    /// Stops delaying, and returns once every byte held back has been passed on.
+    pub async fn heal(&self) {
+        self.lag.send_replace(Lag::None);
+        let mut held = self.held.subscribe();
+        held.wait_for(|n| *n == 0).await.unwrap();
+    }
+}
+
+/// Copies one direction of a connection, holding each chunk back while `delayed` says so (for
+/// its delay, or until the proxy is healed).
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut lag: tokio::sync::watch::Receiver<Lag>,
+    held: Arc<tokio::sync::watch::Sender<usize>>,
+    delayed: impl Fn(Lag) -> Option<Lag>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let now = *lag.borrow();
+        if let Some(Lag::Replies(d) | Lag::Requests(d)) = delayed(now) {
+            held.send_modify(|n| *n += 1);
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {} // the injected fault itself
+                _ = lag.wait_for(|l| delayed(*l).is_none()) => {}
+            }
+            let written = to.write_all(&buf[..n]).await;
+            held.send_modify(|n| *n -= 1);
+            if written.is_err() {
+                break;
+            }
+        } else if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}

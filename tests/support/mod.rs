@@ -117,7 +117,12 @@ impl Stores {
             redis_url.unwrap_or(&self.redis_url),
             &self.secret,
         );
-        let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout).unwrap();
+        let codes = RedisSmsCodes::new(
+            &config.redis_url,
+            config.redis_timeout,
+            app::code_rules(&config),
+        )
+        .unwrap();
         self.app_with_codes(codes, dynamodb).await
     }
 
@@ -140,8 +145,19 @@ impl Stores {
             .unwrap();
     }
 
+    /// The code as a user could type it now: its digits, or `"<digits> (claimed)"` while a
+    /// request's claim is on it.
     pub async fn code(&mut self, mobile: &str) -> Option<String> {
-        self.redis.get(key(mobile)).await.unwrap()
+        self.stored(mobile).await.map(|c| match c.claimed {
+            true => format!("{} (claimed)", c.digits),
+            false => c.digits,
+        })
+    }
+
+    /// The stored record, read the way the function's scripts read it.
+    pub async fn stored(&mut self, mobile: &str) -> Option<StoredCode> {
+        let raw: Option<String> = self.redis.get(key(mobile)).await.unwrap();
+        raw.map(|v| StoredCode::parse(&v))
     }
 
     pub async fn pttl(&mut self, mobile: &str) -> i64 {
@@ -192,6 +208,33 @@ impl Stores {
             .send()
             .await
             .unwrap();
+    }
+}
+
+/// `<code>` as the issuer writes it, or `<code>|<wrong tries>|<claim id>|<lease end>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCode {
+    pub digits: String,
+    pub wrong: u32,
+    pub claimed: bool,
+}
+
+impl StoredCode {
+    pub fn parse(raw: &str) -> Self {
+        let fields: Vec<&str> = raw.split('|').collect();
+        match fields[..] {
+            [digits] => Self {
+                digits: digits.into(),
+                wrong: 0,
+                claimed: false,
+            },
+            [digits, wrong, claim, _] => Self {
+                digits: digits.into(),
+                wrong: wrong.parse().unwrap(),
+                claimed: !claim.is_empty(),
+            },
+            _ => panic!("unexpected stored code layout ({} fields)", fields.len()),
+        }
     }
 }
 

@@ -5,20 +5,23 @@
 use std::sync::Arc;
 
 use ihome_register::config::Config;
-use ihome_register::domain::Mobile;
+use ihome_register::domain::{Mobile, SmsCode};
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
-use ihome_register::sms_codes::{Restored, SmsCodeStore, SmsStoreError, TakenCode};
+use ihome_register::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
 use ihome_register::users::{NewUser, UserStore, UserStoreError};
 
 pub struct NoCodes;
 
 impl SmsCodeStore for NoCodes {
-    async fn take(&self, _: &Mobile) -> Result<Option<TakenCode>, SmsStoreError> {
-        Ok(None)
+    async fn claim(&self, _: &Mobile, _: &SmsCode, _: &ClaimId) -> Result<Attempt, SmsStoreError> {
+        Ok(Attempt::Missing)
     }
-    async fn restore(&self, _: &Mobile, _: &TakenCode) -> Result<Restored, SmsStoreError> {
-        Ok(Restored::Expired)
+    async fn consume(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
+        unreachable!("no code is ever claimed")
+    }
+    async fn release(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
+        unreachable!("no code is ever claimed")
     }
 }
 
