@@ -3,10 +3,7 @@
 
 mod support;
 
-use ihome_register::http;
-use lambda_http::Body;
-use serde_json::{Value, json};
-use support::{Stores, random_mobile};
+use support::{Stores, random_mobile, register};
 
 const REQUESTS: usize = 32;
 
@@ -16,29 +13,13 @@ async fn one_code_registers_one_user_whatever_the_race() {
     let app = st.app().await;
     let mobile = random_mobile();
     st.set_code(&mobile, "987654", 300).await;
-    let body = json!({"mobile": mobile, "sms_code": "987654",
-                      "password": "correct horse battery", "password2": "correct horse battery"});
-    let event = include_str!("../events/http-api/registered.json");
-    let mut e: Value = serde_json::from_str(event).unwrap();
-    e["body"] = json!(body.to_string());
-    let event = e.to_string();
-
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(REQUESTS));
     let tasks: Vec<_> = (0..REQUESTS)
         .map(|_| {
-            let (app, barrier, event) = (app.clone(), barrier.clone(), event.clone());
+            let (app, barrier, mobile) = (app.clone(), barrier.clone(), mobile.clone());
             tokio::spawn(async move {
-                let req = lambda_http::request::from_str(&event).unwrap();
                 barrier.wait().await;
-                let resp = http::handle(app, req).await;
-                let Body::Text(text) = resp.body() else {
-                    panic!("text body")
-                };
-                let body: Value = serde_json::from_str(text).unwrap();
-                (
-                    resp.status().as_u16(),
-                    body["code"].as_str().unwrap().to_owned(),
-                )
+                register(&app, &mobile, "987654").await
             })
         })
         .collect();

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::runtime_api::{Function, Reply, RuntimeApi};
-use support::{Stores, random_mobile, s};
+use support::{PASSWORD, Stores, random_mobile, s};
 
 const PROCESSES: usize = 8;
 
 struct Fleet {
     apis: Vec<Arc<RuntimeApi>>,
-    _functions: Vec<Function>,
+    functions: Vec<Function>,
 }
 
 async fn fleet(st: &Stores) -> Fleet {
@@ -38,9 +38,22 @@ async fn fleet(st: &Stores) -> Fleet {
         ));
         apis.push(Arc::new(api));
     }
-    Fleet {
-        apis,
-        _functions: functions,
+    Fleet { apis, functions }
+}
+
+impl Fleet {
+    /// Stops every process and fails on any code, mobile, password, token, hash or secret in
+    /// all they logged.
+    async fn assert_logs_clean(self, st: &Stores, secrets: &[&str]) {
+        let mut logs = String::new();
+        for function in self.functions {
+            logs.push_str(&function.stop().await);
+        }
+        assert!(logs.lines().count() >= PROCESSES, "every process logged");
+        let always = [PASSWORD, "eyJ", "$argon2", st.secret.as_str()];
+        for secret in secrets.iter().chain(&always) {
+            assert!(!logs.contains(secret), "the logs contain {secret:?}");
+        }
     }
 }
 
@@ -49,7 +62,7 @@ fn event(mobile: &str, code: &str) -> Vec<u8> {
         serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
     e["body"] = json!(
         json!({"mobile": mobile, "sms_code": code,
-               "password": "correct horse battery", "password2": "correct horse battery"})
+               "password": PASSWORD, "password2": PASSWORD})
         .to_string()
     );
     e.to_string().into_bytes()
@@ -102,6 +115,9 @@ async fn fifty_requests_with_one_code_over_eight_processes_register_one_user() {
     assert_eq!(st.count_items().await, 1);
     assert!(st.item(&mobile).await.is_some());
     assert_eq!(st.code(&mobile).await, None);
+    fleet
+        .assert_logs_clean(&st, &["192837", mobile.as_str()])
+        .await;
 }
 
 /// Requests per code in the two-codes race: fewer than the 5 wrong tries a code takes, so the
@@ -194,6 +210,10 @@ async fn two_codes_issued_one_after_the_other_mid_race_give_exactly_one_user() {
             "the second code is spent, not left claimed"
         );
     }
+    let fleet = Arc::try_unwrap(fleet).unwrap_or_else(|_| panic!("every round is over"));
+    let mut secrets = vec!["111222", "333444"];
+    secrets.extend(mobiles.iter().map(String::as_str));
+    fleet.assert_logs_clean(&st, &secrets).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,4 +239,7 @@ async fn two_hundred_distinct_registrations_in_parallel_all_land() {
         assert_eq!(st.code(m).await, None);
     }
     assert_eq!(ids.len(), 200, "each user has its own user_id");
+    let mut secrets = vec!["564738"];
+    secrets.extend(mobiles.iter().map(String::as_str));
+    fleet.assert_logs_clean(&st, &secrets).await;
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod logs;
 pub mod runtime_api;
 
 use std::collections::HashMap;
@@ -81,10 +82,12 @@ pub struct Stores {
 
 impl Stores {
     pub async fn fresh() -> Self {
+        logs::capture();
         let redis_url = require_env("REDIS_URL");
         require_env("AWS_ENDPOINT_URL_DYNAMODB");
         let table = format!("users-test-{:016x}", random_u64());
         let secret = random_secret();
+        logs::forbid([&secret]);
         let ddb = app::dynamodb_client(&config_with(&table, &redis_url, &secret)).await;
         create_table(&ddb, &table).await;
         let redis = redis::Client::open(redis_url.as_str())
@@ -387,10 +390,14 @@ pub fn free_port() -> u16 {
     closed_port().rsplit(':').next().unwrap().parse().unwrap()
 }
 
+pub const PASSWORD: &str = "correct horse battery";
+
 /// One registration through the handler, as a real HTTP API event; returns (status, code).
+/// Checks that the logs so far hold none of its secrets, nor any other test's.
 pub async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String) {
+    logs::forbid([mobile, code, PASSWORD]);
     let body = json!({"mobile": mobile, "sms_code": code,
-                      "password": "correct horse battery", "password2": "correct horse battery"});
+                      "password": PASSWORD, "password2": PASSWORD});
     let mut e: Value =
         serde_json::from_str(include_str!("../../events/http-api/registered.json")).unwrap();
     e["body"] = json!(body.to_string());
@@ -400,6 +407,7 @@ pub async fn register(app: &Arc<App>, mobile: &str, code: &str) -> (u16, String)
         panic!("text body")
     };
     let v: Value = serde_json::from_str(text).unwrap();
+    logs::assert_clean();
     (
         resp.status().as_u16(),
         v["code"].as_str().unwrap().to_owned(),
