@@ -52,7 +52,7 @@ start_redis() {
   local version
   version="$(redis-cli -p "$REDIS_PORT" info server | sed -n 's/^redis_version:\([0-9.]*\).*/\1/p')"
   [ "$(printf '%s\n6.2\n' "$version" | sort -V | head -n1)" = 6.2 ] ||
-    die "redis $version is too old: GETDEL needs 6.2 or newer"
+    die "redis $version is too old: the SMS-code scripts are tested on 6.2 and newer (SET KEEPTTL needs 6.0)"
 }
 
 moto_up() { curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; }
