@@ -256,7 +256,7 @@ async fn every_event_gets_its_contract_answer_from_the_built_function() {
                 assert_eq!(
                     left.as_deref(),
                     Some(code.as_str()),
-                    "{ctx}: code given back"
+                    "{ctx}: claim released"
                 );
                 assert!(st.pttl(&m).await > 0, "{ctx}: with its TTL");
             }

@@ -335,7 +335,7 @@ async fn dynamodb_unreachable_is_503_and_the_code_is_given_back_with_its_ttl() {
     let pttl = st.pttl(&mobile).await;
     assert!(
         pttl > 0 && pttl <= 300_000,
-        "restored with what was left of its TTL: {pttl}"
+        "released, keeping what was left of its TTL: {pttl}"
     );
     assert_eq!(st.count_items().await, 0);
 
