@@ -89,6 +89,37 @@ async fn a_write_whose_reply_came_too_late_is_recognised_on_retry() {
     assert_eq!(st.code(&mobile).await, None);
 }
 
+#[tokio::test]
+async fn replies_late_on_every_attempt_are_503_with_a_whole_user_and_the_code_released() {
+    // The first attempt stores the user, and no reply arrives in time: the function cannot know
+    // and answers 503. Nothing is half written, and the code is released; a retry then learns
+    // the mobile is registered (the user signs in with the password just chosen).
+    let late = Fault::LateReply(Duration::from_millis(1500));
+    let (mut st, proxy, app, mobile) = setup(vec![], late).await;
+    assert_eq!(
+        register(&app, &mobile, "808080").await,
+        (503, "user_store_unavailable".into())
+    );
+    assert_eq!(proxy.requests(), 3);
+    let item = st.item(&mobile).await.expect("the first attempt landed");
+    for field in ["mobile", "user_id", "name", "password_hash", "created_at"] {
+        assert!(!s(&item, field).is_empty(), "{field}");
+    }
+    assert_eq!(st.count_items().await, 1);
+    assert_eq!(st.code(&mobile).await.as_deref(), Some("808080"));
+
+    let healthy = st.app().await;
+    assert_eq!(
+        register(&healthy, &mobile, "808080").await,
+        (409, "mobile_exists".into())
+    );
+    assert_eq!(
+        s(&st.item(&mobile).await.unwrap(), "user_id"),
+        s(&item, "user_id")
+    );
+    assert_eq!(st.code(&mobile).await, None);
+}
+
 /// The function behind a Redis proxy, with a code for a fresh mobile (stored directly).
 async fn behind_redis_proxy() -> (Stores, RedisProxy, Arc<App>, String) {
     let mut st = Stores::fresh().await;
