@@ -25,8 +25,14 @@ pub enum StartupError {
 /// The longest the cold start waits for Redis.
 pub const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// DynamoDB attempts per request (the first and two retries, with the SDK's standard backoff).
+/// DynamoDB attempts per request (the first and two retries).
 pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
+
+/// The backoff before a retry after throttling is a random part of 100 ms, then of 200 ms. The
+/// SDK's default is 1 s then 2 s. That holds a sign-up up to 3 s, and the backoff alone can use
+/// up a short operation timeout, so a throttle that clears quickly would still give a 503.
+/// Retries after other errors (timeouts, 5xx) wait no longer than that.
+pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Builds the function's state and does at cold start what the first request would otherwise
 /// pay for: the hash's working memory, the mobile pattern, the Redis connection and its scripts. A store that is
@@ -62,7 +68,11 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
         .build();
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .retry_config(RetryConfig::standard().with_max_attempts(DYNAMODB_MAX_ATTEMPTS))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(DYNAMODB_MAX_ATTEMPTS)
+                .with_initial_backoff(DYNAMODB_THROTTLE_BACKOFF),
+        )
         .load()
         .await;
     aws_sdk_dynamodb::Client::new(&shared)
