@@ -35,8 +35,9 @@ pub const DYNAMODB_MAX_ATTEMPTS: u32 = 3;
 pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Builds the function's state and does at cold start what the first request would otherwise
-/// pay for: the hash's working memory, the mobile pattern, the Redis connection and its scripts. A store that is
-/// down at cold start costs a warning, not the init: requests get 503 until it is back.
+/// pay for: the hash's working memory, the mobile pattern, the Redis connection and its
+/// scripts. A store that is down at cold start costs a warning, not the init: requests get 503
+/// until it is back.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
     let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
         .map_err(|_| StartupError::RedisUrl)?;
