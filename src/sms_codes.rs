@@ -125,8 +125,9 @@ redis.call('SET', KEYS[1], code .. '|' .. wrong .. '||0', 'KEEPTTL')
 return 1
 ";
 
-static SCRIPTS: LazyLock<[Script; 3]> =
-    LazyLock::new(|| [CLAIM, CONSUME, RELEASE].map(Script::new));
+static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM));
+static CONSUME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CONSUME));
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
 
 /// The Redis adapter. Its connection is made lazily on first use (so Redis down at cold start
 /// gives 503 answers, not a failed init), shared by every request of the instance, and remade by
@@ -235,7 +236,7 @@ impl SmsCodeStore for RedisSmsCodes {
         let lease = self.rules.lease.as_millis().to_string();
         let attempts = self.rules.attempts.to_string();
         let args = [code.expose(), claim.0.as_str(), &lease, &attempts];
-        let found: String = self.run(&SCRIPTS[0], mobile, &args).await?;
+        let found: String = self.run(&CLAIM_SCRIPT, mobile, &args).await?;
         Ok(match found.as_str() {
             "claimed" => Attempt::Claimed,
             "missing" => Attempt::Missing,
@@ -247,12 +248,12 @@ impl SmsCodeStore for RedisSmsCodes {
     }
 
     async fn consume(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
-        let deleted: i64 = self.run(&SCRIPTS[1], mobile, &[&claim.0]).await?;
+        let deleted: i64 = self.run(&CONSUME_SCRIPT, mobile, &[&claim.0]).await?;
         Ok(deleted == 1)
     }
 
     async fn release(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
-        let released: i64 = self.run(&SCRIPTS[2], mobile, &[&claim.0]).await?;
+        let released: i64 = self.run(&RELEASE_SCRIPT, mobile, &[&claim.0]).await?;
         Ok(released == 1)
     }
 }

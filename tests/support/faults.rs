@@ -129,7 +129,8 @@ pub enum Lag {
 pub struct RedisProxy {
     pub url: String,
     lag: tokio::sync::watch::Sender<Lag>,
-    held: Arc<tokio::sync::watch::Sender<usize>>,
+    /// How many chunks are being held back, on every connection.
+    held: tokio::sync::watch::Sender<usize>,
 }
 
 impl RedisProxy {
@@ -137,15 +138,21 @@ impl RedisProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("redis://{}", listener.local_addr().unwrap());
         let (lag, _) = tokio::sync::watch::channel(Lag::None);
-        let held = Arc::new(tokio::sync::watch::Sender::new(0usize));
+        let held = tokio::sync::watch::Sender::new(0usize);
         let (lags, helds) = (lag.clone(), held.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let server = TcpStream::connect(upstream).await.unwrap();
                 let (client_r, client_w) = client.into_split();
                 let (server_r, server_w) = server.into_split();
-                let up = |l: Lag| matches!(l, Lag::Requests(d) if !d.is_zero()).then_some(l);
-                let down = |l: Lag| matches!(l, Lag::Replies(d) if !d.is_zero()).then_some(l);
+                let up = |l: Lag| match l {
+                    Lag::Requests(d) if !d.is_zero() => Some(d),
+                    _ => None,
+                };
+                let down = |l: Lag| match l {
+                    Lag::Replies(d) if !d.is_zero() => Some(d),
+                    _ => None,
+                };
                 tokio::spawn(pump(
                     client_r,
                     server_w,
@@ -177,14 +184,14 @@ impl RedisProxy {
     }
 }
 
-/// Copies one direction of a connection, holding each chunk back while `delayed` says so (for
-/// its delay, or until the proxy is healed).
+/// Copies one direction of a connection, holding each chunk back for as long as `delay` says
+/// (or until the proxy is healed).
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut lag: tokio::sync::watch::Receiver<Lag>,
-    held: Arc<tokio::sync::watch::Sender<usize>>,
-    delayed: impl Fn(Lag) -> Option<Lag>,
+    held: tokio::sync::watch::Sender<usize>,
+    delay: impl Fn(Lag) -> Option<Duration>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 16 * 1024];
@@ -194,11 +201,11 @@ async fn pump(
             Ok(n) => n,
         };
         let now = *lag.borrow();
-        if let Some(Lag::Replies(d) | Lag::Requests(d)) = delayed(now) {
+        if let Some(d) = delay(now) {
             held.send_modify(|n| *n += 1);
             tokio::select! {
                 _ = tokio::time::sleep(d) => {} // the injected fault itself
-                _ = lag.wait_for(|l| delayed(*l).is_none()) => {}
+                _ = lag.wait_for(|l| delay(*l).is_none()) => {}
             }
             let written = to.write_all(&buf[..n]).await;
             held.send_modify(|n| *n -= 1);

@@ -48,8 +48,3 @@ pub fn assert_clean() {
         );
     }
 }
-
-/// How much has been logged (for a test to show the check saw something).
-pub fn lines() -> usize {
-    LOGS.lock().unwrap().iter().filter(|b| **b == b'\n').count()
-}
