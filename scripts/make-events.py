@@ -9,6 +9,11 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "events"
 PASSWORD = "correct horse battery"
 CODE = "123456"
+# tests/events.rs runs the function with ALLOWED_ORIGINS set to SITE.
+SITE = "https://www.ihome.example"
+# What a browser sends for a cross-site form post (no preflight: text/plain).
+CROSS_SITE_FORM = {"origin": "https://evil.example", "sec-fetch-site": "cross-site",
+                   "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
 
 
 def form(mobile, code=CODE, password=PASSWORD, password2=PASSWORD, **extra):
@@ -45,6 +50,11 @@ def cases(prefix):
         ("user_store_unavailable", "POST", form(m(16)), j, False, {}),
         ("body_too_large", "POST", form(m(17), padding="x" * 17000), j, False, {}),
         ("method_not_allowed", "GET", None, None, False, {}),
+        ("forbidden_origin", "POST", form(m(18)), "text/plain", False, CROSS_SITE_FORM),
+        ("forbidden_origin--not-listed", "POST", form(m(19)), j, False, {"origin": "https://evil.example"}),
+        ("registered--same-origin", "POST", form(m(20)), j, False,
+         {"origin": SITE, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors",
+          "x-csrftoken": "IjY0ZjRkZmI4"}),
     ]
 
 

@@ -8,12 +8,13 @@ use aws_config::timeout::TimeoutConfig;
 use crate::config::Config;
 use crate::domain::Mobile;
 use crate::hashing;
+use crate::http::Service;
 use crate::register::Registrar;
 use crate::session::Sessions;
 use crate::sms_codes::{CodeRules, RedisSmsCodes};
 use crate::users::DynamoUsers;
 
-pub type App = Registrar<RedisSmsCodes, DynamoUsers>;
+pub type App = Service<RedisSmsCodes, DynamoUsers>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -47,7 +48,8 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
         .expect("allocating the hash memory does not panic");
     Mobile::prepare();
     codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
-    Ok(Registrar::new(codes, users, Sessions::new(config)))
+    let registrar = Registrar::new(codes, users, Sessions::new(config));
+    Ok(Service::new(registrar, config))
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {

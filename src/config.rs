@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::contract::StatusMode;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {0} is missing or empty")]
@@ -27,6 +29,8 @@ pub enum ConfigError {
 /// | `DYNAMODB_TIMEOUT_MS` | 1000 | DynamoDB connect and per-attempt timeout (3 attempts) |
 /// | `SMS_CODE_ATTEMPTS` | 5 | tries a code takes; the last wrong one deletes it (1 = the seed's rule) |
 /// | `SMS_CODE_LEASE_MS` | 10000 | how long a request's claim on a code lasts if never ended |
+/// | `STATUS_CODES` | `ihome` | `ihome`: HTTP 200 where the seed answered in JSON; `http`: real statuses |
+/// | `ALLOWED_ORIGINS` | none | comma-separated exact origins a browser may register from |
 ///
 /// The lease should be at least the function timeout, so a claim outlives the request holding it.
 ///
@@ -44,6 +48,9 @@ pub struct Config {
     pub dynamodb_timeout: Duration,
     pub sms_code_attempts: u32,
     pub sms_code_lease: Duration,
+    pub status_mode: StatusMode,
+    /// Lowercase origins (`scheme://host[:port]`); empty when `ALLOWED_ORIGINS` is unset.
+    pub allowed_origins: Vec<String>,
 }
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -123,8 +130,57 @@ impl Config {
                 },
             },
             sms_code_lease: millis("SMS_CODE_LEASE_MS", 10_000)?,
+            status_mode: match get("STATUS_CODES").as_deref().map(str::trim) {
+                None | Some("ihome") => StatusMode::Ihome,
+                Some("http") => StatusMode::Http,
+                Some(_) => {
+                    return Err(ConfigError::Invalid(
+                        "STATUS_CODES",
+                        "expected ihome or http",
+                    ));
+                }
+            },
+            allowed_origins: match get("ALLOWED_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => parse_origins(&list).ok_or(ConfigError::Invalid(
+                    "ALLOWED_ORIGINS",
+                    "expected comma-separated origins such as https://www.example.com \
+                     (scheme, host, optional port; no path, no trailing slash)",
+                ))?,
+            },
         })
     }
+}
+
+/// Parses `https://a.example, http://127.0.0.1:8080` into lowercase origins. An entry with a
+/// path, a query, user info, a trailing slash or a scheme other than http(s) is refused rather
+/// than silently never matching what browsers send.
+fn parse_origins(list: &str) -> Option<Vec<String>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let (scheme, authority) = origin.split_once("://")?;
+            let port_at = authority
+                .rfind(':')
+                .filter(|&i| !authority[i..].contains(']'));
+            let host = port_at
+                .map(|i| authority.split_at(i))
+                .map_or(authority, |(host, port)| {
+                    let port = &port[1..];
+                    match !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+                        true => host,
+                        false => "", // not a port: refused below
+                    }
+                });
+            let host_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+            (matches!(scheme, "http" | "https") && host_ok).then(|| origin.to_ascii_lowercase())
+        })
+        .collect::<Option<Vec<_>>>()
+        .filter(|origins| !origins.is_empty())
 }
 
 fn is_cookie_token(name: &str) -> bool {
@@ -165,6 +221,60 @@ mod tests {
         assert_eq!(c.redis_timeout, Duration::from_millis(1000));
         assert_eq!(c.sms_code_attempts, 5);
         assert_eq!(c.sms_code_lease, Duration::from_secs(10));
+        assert_eq!(c.status_mode, StatusMode::Ihome);
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn status_codes_and_allowed_origins() {
+        assert_eq!(
+            with(&[("STATUS_CODES", "http")]).unwrap().status_mode,
+            StatusMode::Http
+        );
+        assert_eq!(
+            with(&[("STATUS_CODES", "ihome")]).unwrap().status_mode,
+            StatusMode::Ihome
+        );
+        let c = with(&[(
+            "ALLOWED_ORIGINS",
+            " https://www.iHome.example ,http://127.0.0.1:8080,https://[::1]:443",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            [
+                "https://www.ihome.example",
+                "http://127.0.0.1:8080",
+                "https://[::1]:443"
+            ]
+        );
+        assert_eq!(
+            with(&[("ALLOWED_ORIGINS", "https://[::1]")])
+                .unwrap()
+                .allowed_origins,
+            ["https://[::1]"]
+        );
+        for bad in [
+            "www.ihome.example",
+            "https://www.ihome.example/",
+            "https://www.ihome.example/register",
+            "https://user@www.ihome.example",
+            "ftp://www.ihome.example",
+            "https://www.ihome.example:port",
+            "https://",
+            "null",
+            ",",
+        ] {
+            assert_eq!(
+                with(&[("ALLOWED_ORIGINS", bad)]).unwrap_err(),
+                ConfigError::Invalid(
+                    "ALLOWED_ORIGINS",
+                    "expected comma-separated origins such as https://www.example.com \
+                     (scheme, host, optional port; no path, no trailing slash)"
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -196,6 +306,7 @@ mod tests {
             ("SMS_CODE_ATTEMPTS", "0"),
             ("SMS_CODE_ATTEMPTS", "five"),
             ("SMS_CODE_LEASE_MS", "0"),
+            ("STATUS_CODES", "200"),
         ] {
             let err = with(&[(k, v)]).unwrap_err();
             assert!(

@@ -39,7 +39,23 @@ pub enum Outcome {
     UserStoreUnavailable,
     BodyTooLarge,
     MethodNotAllowed,
+    ForbiddenOrigin,
     Internal,
+}
+
+/// Which HTTP statuses answers carry (`STATUS_CODES`).
+///
+/// `Ihome` (the default) answers HTTP 200 for every outcome the seed answered in JSON (errno
+/// `0`, `4001`, `4002`, `4003`, `4103`), because the iHome front end posts with jQuery and only
+/// a `success` callback, which jQuery calls on 2xx alone: with real statuses every refusal
+/// would leave that page silent. `Http` gives each outcome its own status (201, 400, 409, 503,
+/// ...). Answers with errno `4201` or `4500` keep their statuses in both: the seed never
+/// answered those in JSON, and a 403 or 500 must stay visible to API Gateway and browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusMode {
+    #[default]
+    Ihome,
+    Http,
 }
 
 impl Outcome {
@@ -61,12 +77,24 @@ impl Outcome {
             UserStoreUnavailable => (503, errno::DBERR, "user_store_unavailable"),
             BodyTooLarge => (413, errno::REQERR, "body_too_large"),
             MethodNotAllowed => (405, errno::REQERR, "method_not_allowed"),
+            ForbiddenOrigin => (403, errno::REQERR, "forbidden_origin"),
             Internal => (500, errno::SERVERERR, "internal"),
         }
     }
 
+    /// The HTTP status under `STATUS_CODES=http`.
     pub fn status(self) -> u16 {
         self.parts().0
+    }
+
+    /// The HTTP status the answer carries in `mode`.
+    pub fn status_in(self, mode: StatusMode) -> u16 {
+        let (status, errno, _) = self.parts();
+        let seed_answered_in_json = !matches!(errno, errno::REQERR | errno::SERVERERR);
+        match mode {
+            StatusMode::Ihome if seed_answered_in_json => 200,
+            _ => status,
+        }
     }
 
     pub fn code(self) -> &'static str {
@@ -114,6 +142,10 @@ impl Outcome {
             UserStoreUnavailable => ("查询数据库异常", "the user store is unavailable; try again"),
             BodyTooLarge => ("请求体过大", "the body is larger than 16 KiB"),
             MethodNotAllowed => ("请求方法不允许", "only POST is allowed"),
+            ForbiddenOrigin => (
+                "非法请求",
+                "requests from other sites may not register users",
+            ),
             Internal => ("内部错误", "internal error"),
         };
         match lang {
@@ -191,9 +223,48 @@ mod tests {
             (Outcome::MobileExists, "手机号已存在"),
             (Outcome::SmsStoreUnavailable, "读取真实短信验证码异常"),
             (Outcome::UserStoreUnavailable, "查询数据库异常"),
+            (Outcome::ForbiddenOrigin, "非法请求"),
         ] {
             assert_eq!(o.message(Lang::Zh), zh);
         }
+    }
+
+    #[test]
+    fn ihome_mode_answers_200_where_the_seed_answered_in_json() {
+        use Outcome::*;
+        let all = [
+            Registered,
+            InvalidBody,
+            MissingField,
+            InvalidMobile,
+            PasswordMismatch,
+            WeakPassword(Weakness::Common),
+            InvalidSmsCode,
+            SmsCodeExpired,
+            SmsCodeMismatch,
+            MobileExists,
+            SmsStoreUnavailable,
+            UserStoreUnavailable,
+            BodyTooLarge,
+            MethodNotAllowed,
+            ForbiddenOrigin,
+            Internal,
+        ];
+        for o in all {
+            assert_eq!(o.status_in(StatusMode::Http), o.status(), "{o:?}");
+            let ihome = o.status_in(StatusMode::Ihome);
+            match o.parts().1 {
+                "0" | "4001" | "4002" | "4003" | "4103" => assert_eq!(ihome, 200, "{o:?}"),
+                "4201" | "4500" => assert_eq!(ihome, o.status(), "{o:?}"),
+                other => panic!("{o:?}: unexpected errno {other}"),
+            }
+        }
+        assert_eq!(
+            [Registered, MobileExists, UserStoreUnavailable].map(|o| o.status()),
+            [201, 409, 503]
+        );
+        assert_eq!(ForbiddenOrigin.status_in(StatusMode::Ihome), 403);
+        assert_eq!(StatusMode::default(), StatusMode::Ihome);
     }
 
     #[test]

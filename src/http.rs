@@ -13,8 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::contract::{Lang, Outcome, negotiate};
+use crate::config::Config;
+use crate::contract::{Lang, Outcome, StatusMode, negotiate};
 use crate::domain::Registration;
+use crate::origin::OriginPolicy;
 use crate::register::{RegisterError, Registrar};
 use crate::sms_codes::SmsCodeStore;
 use crate::users::UserStore;
@@ -25,10 +27,28 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
+/// The function as Lambda sees it: the registration behind the edge's own rules (which origins
+/// may post, which statuses answers carry). Built once per cold start.
+pub struct Service<C, U> {
+    pub registrar: Registrar<C, U>,
+    pub origins: OriginPolicy,
+    pub status_mode: StatusMode,
+}
+
+impl<C, U> Service<C, U> {
+    pub fn new(registrar: Registrar<C, U>, config: &Config) -> Self {
+        Self {
+            registrar,
+            origins: OriginPolicy::new(config),
+            status_mode: config.status_mode,
+        }
+    }
+}
+
 /// Answers one request. Never fails: a panic inside the registration becomes a 500 in the
 /// contract rather than a failed invocation (which API Gateway would turn into a bare 502).
 pub async fn handle<C: SmsCodeStore, U: UserStore>(
-    registrar: Arc<Registrar<C, U>>,
+    service: Arc<Service<C, U>>,
     req: Request,
 ) -> Response<Body> {
     let lang = negotiate(
@@ -36,8 +56,9 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
             .get("accept-language")
             .and_then(|v| v.to_str().ok()),
     );
+    let mode = service.status_mode;
     // The task carries the invocation's span, so its log lines keep the request id.
-    let task = async move { respond(&registrar, req).await }.instrument(tracing::Span::current());
+    let task = async move { respond(&service, req).await }.instrument(tracing::Span::current());
     let (outcome, cookie) = match tokio::spawn(task).await {
         Ok(answer) => answer,
         Err(e) => {
@@ -45,15 +66,29 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
             (Outcome::Internal, None)
         }
     };
-    answer(outcome, lang, cookie)
+    answer(outcome, lang, cookie, mode)
 }
 
 async fn respond<C: SmsCodeStore, U: UserStore>(
-    registrar: &Registrar<C, U>,
+    service: &Service<C, U>,
     req: Request,
 ) -> (Outcome, Option<SecretString>) {
     if req.method() != Method::POST {
         return logged(Outcome::MethodNotAllowed);
+    }
+    if let Err(why) = service.origins.check(req.headers()) {
+        let header = |name| {
+            let value = req.headers().get(name).map(|v| v.as_bytes());
+            value.map(|v| String::from_utf8_lossy(&v[..v.len().min(100)]).into_owned())
+        };
+        tracing::info!(
+            code = Outcome::ForbiddenOrigin.code(),
+            ?why,
+            origin = header("origin"),
+            sec_fetch_site = header("sec-fetch-site"),
+            "request rejected"
+        );
+        return (Outcome::ForbiddenOrigin, None);
     }
     let body: &[u8] = match req.body() {
         Body::Empty => &[],
@@ -69,7 +104,7 @@ async fn respond<C: SmsCodeStore, U: UserStore>(
         Err(rejection) => return logged(rejection.into()),
     };
     let mobile = form.mobile.masked();
-    match registrar.register(form).await {
+    match service.registrar.register(form).await {
         Ok(done) => {
             tracing::info!(code = "registered", %mobile, user_id = %done.user_id, "user registered");
             (Outcome::Registered, Some(done.set_cookie))
@@ -102,9 +137,15 @@ struct Answer {
     code: &'static str,
 }
 
-/// Builds the JSON answer with its headers.
-pub fn answer(outcome: Outcome, lang: Lang, cookie: Option<SecretString>) -> Response<Body> {
-    let (status, errno, code) = outcome.parts();
+/// Builds the JSON answer with its headers; `mode` picks the HTTP status, nothing else.
+pub fn answer(
+    outcome: Outcome,
+    lang: Lang,
+    cookie: Option<SecretString>,
+    mode: StatusMode,
+) -> Response<Body> {
+    let (_, errno, code) = outcome.parts();
+    let status = outcome.status_in(mode);
     let body = Answer {
         errno,
         errmsg: outcome.message(lang),
@@ -120,7 +161,7 @@ pub fn answer(outcome: Outcome, lang: Lang, cookie: Option<SecretString>) -> Res
         )
         .header(VARY, "Accept-Language")
         .header("x-content-type-options", "nosniff");
-    if status == 503 {
+    if outcome.status() == 503 {
         response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
     }
     if outcome == Outcome::MethodNotAllowed {
@@ -172,27 +213,111 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_panic_is_answered_as_500_in_the_contract() {
+    fn service(env: &[(&str, &str)]) -> Arc<Service<Panics, Panics>> {
         let config = Config::from_lookup(|k| match k {
             "USERS_TABLE" => Some("users".into()),
             "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
             "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
-            _ => None,
+            _ => env
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string()),
         })
         .unwrap();
-        let registrar = Arc::new(Registrar::new(Panics, Panics, Sessions::new(&config)));
+        let registrar = Registrar::new(Panics, Panics, Sessions::new(&config));
+        Arc::new(Service::new(registrar, &config))
+    }
+
+    /// The registered event with `body` and extra headers.
+    fn request(body: &str, headers: &[(&str, &str)]) -> Request {
         let event = include_str!("../events/http-api/registered.json");
-        let req = lambda_http::request::from_str(event).unwrap();
-        let resp = handle(registrar, req).await;
+        let mut e: serde_json::Value = serde_json::from_str(event).unwrap();
+        e["body"] = body.into();
+        for (k, v) in headers {
+            e["headers"][k] = (*v).into();
+        }
+        lambda_http::request::from_str(&e.to_string()).unwrap()
+    }
+
+    fn text(resp: &Response<Body>) -> &str {
+        match resp.body() {
+            Body::Text(text) => text,
+            other => panic!("text body: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_answered_as_500_in_the_contract() {
+        for mode in ["ihome", "http"] {
+            let event = include_str!("../events/http-api/registered.json");
+            let req = lambda_http::request::from_str(event).unwrap();
+            let resp = handle(service(&[("STATUS_CODES", mode)]), req).await;
+            assert_eq!(resp.status().as_u16(), 500, "{mode}");
+            assert_eq!(
+                text(&resp),
+                r#"{"errno":"4500","errmsg":"内部错误","code":"internal"}"#
+            );
+            assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_http_200_in_ihome_mode_and_400_in_http_mode() {
+        let body = r#"{"mobile":"12345","sms_code":"123456","password":"x","password2":"x"}"#;
+        for (mode, status) in [(None, 200), (Some("ihome"), 200), (Some("http"), 400)] {
+            let env: Vec<_> = mode.map(|m| ("STATUS_CODES", m)).into_iter().collect();
+            let resp = handle(service(&env), request(body, &[])).await;
+            assert_eq!(resp.status().as_u16(), status, "{mode:?}");
+            assert_eq!(
+                text(&resp),
+                r#"{"errno":"4103","errmsg":"手机号格式错误","code":"invalid_mobile"}"#
+            );
+            assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
+            assert!(resp.headers().get(RETRY_AFTER).is_none());
+        }
+    }
+
+    /// The stores panic when touched: a 403 (not a 500) proves the check ran before them.
+    #[tokio::test]
+    async fn another_site_is_refused_before_any_store_is_touched() {
+        let form = r#"{"mobile":"13812345678","sms_code":"123456","password":"correct horse battery","password2":"correct horse battery"}"#;
+        let cross = [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+            ("content-type", "text/plain"),
+        ];
+        let unlisted = [
+            ("sec-fetch-site", "same-site"),
+            ("origin", "https://evil.ihome.example"),
+        ];
+        let listed = [("ALLOWED_ORIGINS", "https://www.ihome.example")];
+        for (env, headers) in [
+            (&[][..], &cross[..]),
+            (&listed[..], &cross[..]),
+            (&listed[..], &unlisted[..]),
+            (&listed[..], &[("origin", "null")][..]),
+        ] {
+            for mode in ["ihome", "http"] {
+                let mut env = env.to_vec();
+                env.push(("STATUS_CODES", mode));
+                // Not even a body too large or not JSON is looked at first.
+                for body in [form.to_owned(), "x".repeat(MAX_BODY_BYTES + 1)] {
+                    let resp = handle(service(&env), request(&body, headers)).await;
+                    assert_eq!(resp.status().as_u16(), 403, "{env:?} {headers:?}");
+                    assert_eq!(
+                        text(&resp),
+                        r#"{"errno":"4201","errmsg":"非法请求","code":"forbidden_origin"}"#
+                    );
+                    assert!(resp.headers().get(SET_COOKIE).is_none());
+                }
+            }
+        }
+        // Listed, same-origin: the request goes on to the stores (which panic here: 500).
+        let same = [
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://www.ihome.example"),
+        ];
+        let resp = handle(service(&listed), request(form, &same)).await;
         assert_eq!(resp.status().as_u16(), 500);
-        let Body::Text(text) = resp.body() else {
-            panic!("text body")
-        };
-        assert_eq!(
-            text,
-            r#"{"errno":"4500","errmsg":"内部错误","code":"internal"}"#
-        );
-        assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
     }
 }

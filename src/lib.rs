@@ -11,6 +11,7 @@ pub mod contract;
 pub mod domain;
 pub mod hashing;
 pub mod http;
+pub mod origin;
 pub mod register;
 pub mod session;
 pub mod sms_codes;

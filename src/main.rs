@@ -9,10 +9,10 @@ use lambda_http::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
-    let registrar = Arc::new(app::build(&config).await?);
+    let service = Arc::new(app::build(&config).await?);
     lambda_http::run(service_fn(move |req| {
-        let registrar = registrar.clone();
-        async move { Ok::<_, Error>(http::handle(registrar, req).await) }
+        let service = service.clone();
+        async move { Ok::<_, Error>(http::handle(service, req).await) }
     }))
     .await
 }

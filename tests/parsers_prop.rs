@@ -73,11 +73,14 @@ proptest! {
     }
 }
 
-/// The whole request path without I/O: an API Gateway event with arbitrary body bytes, method
-/// and language through the handler, its stores stand-ins that hold no code. Every answer is a
-/// 4xx JSON body in the contract; none is a 5xx.
+/// The whole request path without I/O: an API Gateway event with arbitrary body bytes, method,
+/// language and `Sec-Fetch-Site` through the handler, its stores stand-ins that hold no code.
+/// Every answer is a JSON body in the contract with the status its `code` has in the mode: a
+/// 4xx with real statuses, 200 or a 4201 4xx in the iHome mode; none is a 5xx.
 mod request_path {
-    use super::stand_ins::registrar;
+    use super::stand_ins::service;
+    use ihome_register::contract::{Outcome, StatusMode};
+    use ihome_register::domain::Weakness;
     use lambda_http::Body;
     use proptest::prelude::*;
     use serde_json::{Value, json};
@@ -91,24 +94,58 @@ mod request_path {
             keep_valid_body in any::<bool>(),
             method in prop::sample::select(vec!["POST", "GET", "PUT", "DELETE", "OPTIONS"]),
             lang in "[a-zA-Z;=,.* -]{0,20}",
+            site in prop::sample::select(vec!["", "cross-site", "same-origin", "same-site", "none"]),
+            http_statuses in any::<bool>(),
         ) {
             use base64::Engine;
             let mut e: Value = serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
             e["requestContext"]["http"]["method"] = json!(method);
             e["headers"]["accept-language"] = json!(lang);
+            if !site.is_empty() {
+                e["headers"]["sec-fetch-site"] = json!(site);
+            }
             if !keep_valid_body {
                 e["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&body));
                 e["isBase64Encoded"] = json!(true);
             }
             let req = lambda_http::request::from_str(&e.to_string()).unwrap();
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let resp = runtime.block_on(ihome_register::http::handle(registrar(), req));
+            let (mode, name) = match http_statuses {
+                true => (StatusMode::Http, "http"),
+                false => (StatusMode::Ihome, "ihome"),
+            };
+            let resp = runtime.block_on(ihome_register::http::handle(service(name), req));
             let status = resp.status().as_u16();
-            prop_assert!((400..500).contains(&status), "status {}", status);
             let Body::Text(text) = resp.body() else { panic!("text body") };
             let answer: Value = serde_json::from_str(text).unwrap();
             prop_assert_eq!(answer.as_object().unwrap().len(), 3);
             prop_assert!(answer["errno"].as_str().is_some_and(|e| e.starts_with('4')));
+            let outcome = outcome(answer["code"].as_str().unwrap());
+            prop_assert!((400..500).contains(&outcome.status()), "{}", text);
+            prop_assert_eq!(status, outcome.status_in(mode), "{}", text);
+            if site == "cross-site" && method == "POST" {
+                prop_assert_eq!(outcome, Outcome::ForbiddenOrigin);
+            }
         }
+    }
+
+    /// The contract row named `code`.
+    fn outcome(code: &str) -> Outcome {
+        use Outcome::*;
+        [
+            InvalidBody,
+            MissingField,
+            InvalidMobile,
+            PasswordMismatch,
+            WeakPassword(Weakness::Common),
+            InvalidSmsCode,
+            SmsCodeExpired,
+            BodyTooLarge,
+            MethodNotAllowed,
+            ForbiddenOrigin,
+        ]
+        .into_iter()
+        .find(|o| o.code() == code)
+        .unwrap_or_else(|| panic!("not an answer the stand-ins can give: {code}"))
     }
 }

@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use ihome_register::app::{self, App};
 use ihome_register::config::Config;
-use ihome_register::http;
+use ihome_register::http::{self, Service};
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
 use ihome_register::sms_codes::RedisSmsCodes;
@@ -53,13 +53,31 @@ pub fn random_secret() -> String {
     )
 }
 
+/// The function's configuration on the test's stores. Answers carry real statuses
+/// (`STATUS_CODES=http`), which is what most tests read; `extra` overrides any variable (the
+/// iHome mode has its own tests in `registration.rs` and `events.rs`).
 pub fn config_with(table: &str, redis_url: &str, secret: &str) -> Config {
-    Config::from_lookup(|k| match k {
-        "USERS_TABLE" => Some(table.to_owned()),
-        "REDIS_URL" => Some(redis_url.to_owned()),
-        "JWT_SECRET" => Some(secret.to_owned()),
-        "REDIS_TIMEOUT_MS" | "DYNAMODB_TIMEOUT_MS" => Some("500".to_owned()),
-        _ => None,
+    config_with_env(table, redis_url, secret, &[])
+}
+
+pub fn config_with_env(
+    table: &str,
+    redis_url: &str,
+    secret: &str,
+    extra: &[(&str, &str)],
+) -> Config {
+    Config::from_lookup(|k| {
+        if let Some((_, v)) = extra.iter().find(|(name, _)| *name == k) {
+            return Some(v.to_string());
+        }
+        match k {
+            "USERS_TABLE" => Some(table.to_owned()),
+            "REDIS_URL" => Some(redis_url.to_owned()),
+            "JWT_SECRET" => Some(secret.to_owned()),
+            "REDIS_TIMEOUT_MS" | "DYNAMODB_TIMEOUT_MS" => Some("500".to_owned()),
+            "STATUS_CODES" => Some("http".to_owned()),
+            _ => None,
+        }
     })
     .expect("test configuration is valid")
 }
@@ -113,6 +131,12 @@ impl Stores {
         Arc::new(app::build(&self.config()).await.unwrap())
     }
 
+    /// The function as deployed, on these stores, with `env` set (e.g. `STATUS_CODES`).
+    pub async fn app_env(&self, env: &[(&str, &str)]) -> Arc<App> {
+        let config = config_with_env(&self.table, &self.redis_url, &self.secret, env);
+        Arc::new(app::build(&config).await.unwrap())
+    }
+
     /// The function with its Redis or DynamoDB endpoint replaced (e.g. by a closed port).
     pub async fn app_with(&self, redis_url: Option<&str>, dynamodb: Option<&str>) -> Arc<App> {
         let config = config_with(
@@ -137,7 +161,8 @@ impl Stores {
             None => app::dynamodb_client(&config).await,
         };
         let users = DynamoUsers::new(client, &self.table);
-        Arc::new(Registrar::new(codes, users, Sessions::new(&config)))
+        let registrar = Registrar::new(codes, users, Sessions::new(&config));
+        Arc::new(Service::new(registrar, &config))
     }
 
     pub async fn set_code(&mut self, mobile: &str, code: &str, ttl_secs: u64) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ihome_register::config::Config;
 use ihome_register::domain::{Mobile, SmsCode};
+use ihome_register::http::Service;
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
 use ihome_register::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
@@ -31,14 +32,17 @@ impl UserStore for NoCodes {
     }
 }
 
-/// The function's handler state over stand-ins, with a fixed test configuration.
-pub fn registrar() -> Arc<Registrar<NoCodes, NoCodes>> {
+/// The function's handler state over stand-ins, with a fixed test configuration and
+/// `STATUS_CODES` = `status_codes` (`ihome` or `http`).
+pub fn service(status_codes: &str) -> Arc<Service<NoCodes, NoCodes>> {
     let config = Config::from_lookup(|k| match k {
         "USERS_TABLE" => Some("users".into()),
         "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
         "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+        "STATUS_CODES" => Some(status_codes.into()),
         _ => None,
     })
     .expect("the test configuration is valid");
-    Arc::new(Registrar::new(NoCodes, NoCodes, Sessions::new(&config)))
+    let registrar = Registrar::new(NoCodes, NoCodes, Sessions::new(&config));
+    Arc::new(Service::new(registrar, &config))
 }
