@@ -213,7 +213,7 @@ async fn another_site_cannot_sign_a_visitor_up_and_the_listed_origin_can() {
                 ("864200", 0, false),
                 "{headers:?}"
             );
-            assert_eq!(st.pttl(&m).await > 0, true);
+            assert!(st.pttl(&m).await > 0, "with its TTL");
             assert!(st.item(&m).await.is_none(), "nothing written");
         }
         // Without either header (apps, curl, servers) and from the listed origin, it registers.
