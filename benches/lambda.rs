@@ -3,7 +3,8 @@
 //! API on loopback, against the local Redis and DynamoDB servers, and measures:
 //!
 //! - cold starts: init (process start to its first `/invocation/next`) and the first invocation;
-//! - warm invocations of a successful registration and of a rejected one (invalid mobile);
+//! - warm invocations of a successful registration and of rejected ones (an invalid mobile, and
+//!   another site's form refused by the origin check);
 //! - the peak RSS of the function process;
 //! - the floor: one argon2id hash with the deployed parameters, one bare GETDEL and one bare
 //!   conditional PutItem against the same servers;
@@ -93,6 +94,9 @@ impl Bench {
                 env("AWS_ENDPOINT_URL_DYNAMODB"),
             ),
             ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
+            // Real statuses, so each invocation's answer is checked by its status alone.
+            ("STATUS_CODES", "http".into()),
+            ("ALLOWED_ORIGINS", "https://www.ihome.example".into()),
         ]
     }
 
@@ -119,6 +123,16 @@ impl Bench {
             .to_string()
         );
         (mobile, e.to_string().into_bytes())
+    }
+
+    /// Another site's form post carrying a whole registration: refused by the origin check
+    /// before the body is parsed.
+    fn cross_site_event(&self) -> Vec<u8> {
+        let mut e: Value = serde_json::from_slice(&self.rejected_event()).unwrap();
+        e["headers"]["sec-fetch-site"] = json!("cross-site");
+        e["headers"]["origin"] = json!("https://evil.example");
+        e["headers"]["content-type"] = json!("text/plain");
+        e.to_string().into_bytes()
     }
 
     fn rejected_event(&self) -> Vec<u8> {
@@ -198,6 +212,7 @@ async fn main() {
     let api = RuntimeApi::start().await;
     let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
     let rejected = b.rejected_event();
+    let cross_site = b.cross_site_event();
     for _ in 0..20 {
         let (_, event) = b.success_event().await;
         invoke(&api, &event, 201).await;
@@ -250,8 +265,10 @@ async fn main() {
             .unwrap();
         put.push(ms(t.elapsed()));
     }
+    let mut forbidden = Vec::new();
     for _ in 0..a.warm {
         reject.push(ms(invoke(&api, &rejected, 400).await));
+        forbidden.push(ms(invoke(&api, &cross_site, 403).await));
     }
     rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
     function.stop().await;
@@ -263,6 +280,10 @@ async fn main() {
     out.insert(
         "warm_rejected_ms",
         json!({"summary": summary(&reject), "samples": reject}),
+    );
+    out.insert(
+        "warm_forbidden_ms",
+        json!({"summary": summary(&forbidden), "samples": forbidden}),
     );
     out.insert(
         "peak_rss_mib",

@@ -104,6 +104,7 @@ for key, label in [
     ("first_ms", "first invocation after a cold start (a registration)"),
     ("warm_success_ms", "warm successful registration"),
     ("warm_rejected_ms", "warm rejected request (invalid mobile)"),
+    ("warm_forbidden_ms", "warm rejected request (another site: the origin check)"),
     ("floor_hash_ms", "floor: one argon2id hash, deployed parameters"),
     ("floor_getdel_ms", "floor: one bare GETDEL"),
     ("floor_putitem_ms", "floor: one bare conditional PutItem (moto)"),
