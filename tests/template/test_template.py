@@ -1,0 +1,336 @@
+"""What matters about the deployed stack, checked on the SAM transform's output for both
+network modes (issue 9 §6). conftest.py expands the template offline."""
+
+import json
+import re
+
+import pytest
+
+from conftest import ACCOUNT, JOIN, REGION, Stack, raw_template, render
+
+ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+NETWORK_TYPES = {
+    "AWS::EC2::VPC",
+    "AWS::EC2::Subnet",
+    "AWS::EC2::RouteTable",
+    "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SecurityGroupEgress",
+    "AWS::EC2::VPCEndpoint",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::ElastiCache::SubnetGroup",
+}
+GETATT = lambda name, attr: {"Fn::GetAtt": [name, attr]}  # noqa: E731
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def role_statements(stack):
+    """Every statement that applies to the function's execution role, whatever attaches it."""
+    fn = stack.function()
+    assert fn["Role"] == GETATT("FunctionRole", "Arn")
+    role = stack.resources["FunctionRole"]["Properties"]
+    assert not role.get("ManagedPolicyArns"), "no managed policy: everything it may do is listed here"
+    statements = [s for p in role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for _, pol in stack.of_type(kind).items():
+            props = pol["Properties"]
+            if {"Ref": "FunctionRole"} in props.get("Roles", []):
+                statements += props["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_role_allows_putitem_logs_eni_and_own_key_only(stack):
+    grants = set()
+    for st in role_statements(stack):
+        assert st["Effect"] == "Allow"
+        assert "NotAction" not in st and "NotResource" not in st
+        for action in as_list(st["Action"]):
+            for resource in as_list(st["Resource"]):
+                grants.add((action, json.dumps(resource, sort_keys=True)))
+    expected = {
+        ("dynamodb:PutItem", json.dumps(GETATT("UsersTable", "Arn"))),
+        ("logs:CreateLogStream", json.dumps(GETATT("FunctionLogGroup", "Arn"))),
+        ("logs:PutLogEvents", json.dumps(GETATT("FunctionLogGroup", "Arn"))),
+        ("kms:Decrypt", json.dumps(GETATT("EnvironmentKey", "Arn"))),
+    } | {(a, json.dumps("*")) for a in ENI_ACTIONS}
+    assert grants == expected
+
+
+def test_role_is_assumed_by_lambda_only(stack):
+    doc = stack.resources["FunctionRole"]["Properties"]["AssumeRolePolicyDocument"]
+    (st,) = doc["Statement"]
+    assert st["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert st["Action"] == "sts:AssumeRole"
+
+
+def test_environment_encrypted_with_a_key_only_the_role_decrypts(stack):
+    fn = stack.function()
+    assert fn["KmsKeyArn"] == GETATT("EnvironmentKey", "Arn")
+    key = stack.resources["EnvironmentKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    use = {"kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+           "kms:CreateGrant", "kms:Encrypt"}
+    for st in key["KeyPolicy"]["Statement"]:
+        assert st["Effect"] == "Allow"
+        actions = set(as_list(st["Action"]))
+        assert not any("*" in a for a in actions), st["Sid"]
+        if "kms:Decrypt" in actions:
+            assert st["Principal"] == {"AWS": GETATT("FunctionRole", "Arn")}
+            assert actions == {"kms:Decrypt"}
+            continue
+        assert st["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+        if actions & use:
+            # the account may only have Lambda encrypt and grant, never use the key itself
+            assert actions & use <= {"kms:Encrypt", "kms:CreateGrant"}, st["Sid"]
+            via = st["Condition"]["StringEquals"]["kms:ViaService"]
+            assert via == {"Fn::Sub": "lambda.${AWS::Region}.amazonaws.com"}
+            if "kms:CreateGrant" in actions:
+                assert st["Condition"]["Bool"]["kms:GrantIsForAWSResource"] is True
+
+
+def test_api_invokes_the_live_alias(stack):
+    alias_name, alias = stack.one("AWS::Lambda::Alias")
+    assert alias["Properties"]["Name"] == "live"
+    body = stack.resources["HttpApi"]["Properties"]["Body"]
+    integration = body["paths"]["/api/v1.0/users"]["post"]["x-amazon-apigateway-integration"]
+    assert integration["uri"]["Fn::Sub"].endswith("/functions/${RegisterFunctionAliaslive}/invocations")
+    assert "${RegisterFunction.Arn}" not in json.dumps(integration["uri"])
+    _, permission = stack.one("AWS::Lambda::Permission")
+    assert permission["Properties"]["FunctionName"] == {"Ref": alias_name}
+
+
+def strings(node, path=""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from strings(v, f"{path}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from strings(v, f"{path}/{i}")
+    elif isinstance(node, str):
+        yield path, node
+
+
+DYNAMIC = re.compile(r"\{\{resolve:secretsmanager:\$\{[A-Za-z]+\}:SecretString\}\}")
+
+
+def test_no_secret_in_clear(stack):
+    env = stack.function()["Environment"]["Variables"]
+    values = {**stack.values, "AWS::Region": REGION}
+    jwt = render(env["JWT_SECRET"], values)
+    assert re.fullmatch(r"\{\{resolve:secretsmanager:<JwtSecret>:SecretString\}\}", jwt)
+    # no secret's value is in the template: generated by Secrets Manager, never a SecretString
+    for name, secret in stack.of_type("AWS::SecretsManager::Secret").items():
+        assert "SecretString" not in secret["Properties"], name
+        gen = secret["Properties"]["GenerateSecretString"]
+        assert 16 <= gen["PasswordLength"] <= 128 and gen["ExcludePunctuation"] is True
+    # anything that names a token, password or secret is a dynamic reference or a resource
+    for path, text in strings(stack.cfn):
+        if re.search(r"(AuthToken|Password|JWT_SECRET)$", path):
+            assert DYNAMIC.fullmatch(text), path
+        assert not re.search(r"rediss?://:[^{<]", text), path  # credentials only as references
+    for name, spec in raw_template()["Parameters"].items():
+        assert not re.search(r"(?i)token|password|secret$", name), f"{name}: secrets are not parameters"
+
+
+def test_create_mode_builds_network_cache_with_auth_and_issuer_access(create):
+    types = {r["Type"] for r in create.resources.values()}
+    assert NETWORK_TYPES <= types
+    cache = create.resources["Cache"]["Properties"]
+    assert cache["TransitEncryptionEnabled"] is True and cache["AtRestEncryptionEnabled"] is True
+    assert cache["AuthToken"] == {"Fn::Sub": "{{resolve:secretsmanager:${CacheAuthSecret}:SecretString}}"}
+    env = create.function()["Environment"]["Variables"]
+    assert render(env["REDIS_URL"], create.values) == (
+        "rediss://:{{resolve:secretsmanager:<CacheAuthSecret>:SecretString}}"
+        "@<Cache.PrimaryEndPoint.Address>:<Cache.PrimaryEndPoint.Port>")
+    ingress = {json.dumps(r["Properties"]["SourceSecurityGroupId"])
+               for r in create.of_type("AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"] == GETATT("CacheSecurityGroup", "GroupId")}
+    assert ingress == {json.dumps(GETATT("FunctionSecurityGroup", "GroupId")),
+                       json.dumps(GETATT("CacheClientSecurityGroup", "GroupId"))}
+    outputs = create.cfn["Outputs"]
+    for name in ("CacheClientSecurityGroupId", "CacheEndpoint", "CacheAuthSecretArn"):
+        assert outputs[name]["Condition"] == "IsCreate"
+
+
+def test_join_mode_creates_nothing_network_or_cache(join):
+    created = {n: r["Type"] for n, r in join.resources.items()
+               if r["Type"] in NETWORK_TYPES or "Cache" in n}
+    assert created == {}
+    vpc = join.function()["VpcConfig"]
+    values = join.values
+    assert render(vpc["SubnetIds"], values) == JOIN["SubnetIds"].split(",")
+    assert render(vpc["SecurityGroupIds"], values) == JOIN["SecurityGroupIds"].split(",")
+    url = render(join.function()["Environment"]["Variables"]["REDIS_URL"], values)
+    assert url == ("rediss://:{{resolve:secretsmanager:" + JOIN["RedisAuthSecretArn"]
+                   + ":SecretString}}@master.ihome-codes.abc123.apse1.cache.amazonaws.com:6379")
+
+
+def test_join_without_auth_secret_uses_the_url_as_given():
+    stack = Stack({**JOIN, "RedisAuthSecretArn": ""})
+    url = stack.function()["Environment"]["Variables"]["REDIS_URL"]
+    assert url == JOIN["RedisUrl"]
+
+
+def test_join_with_route_tables_adds_only_the_dynamodb_endpoint(join):
+    stack = Stack({**JOIN, "VpcId": "vpc-0a1b2c3d4e5f60718",
+                   "RouteTableIds": "rtb-0a1b2c3d4e5f60718,rtb-0a1b2c3d4e5f60719"})
+    added = set(stack.resources) - set(join.resources)
+    assert added == {"DynamoDbEndpoint"}
+    ep = stack.resources["DynamoDbEndpoint"]["Properties"]
+    assert ep["VpcEndpointType"] == "Gateway"
+    assert ep["RouteTableIds"] == ["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60719"]
+    (st,) = ep["PolicyDocument"]["Statement"]
+    assert st["Action"] == "dynamodb:PutItem" and st["Resource"] == GETATT("UsersTable", "Arn")
+
+
+def cors(stack):
+    return stack.resources["HttpApi"]["Properties"]["Body"].get("x-amazon-apigateway-cors")
+
+
+def test_no_cors_without_allowed_origins(stack):
+    assert cors(stack) is None
+    assert stack.function()["Environment"]["Variables"]["ALLOWED_ORIGINS"] == ""
+
+
+def test_cors_is_exactly_the_allowed_origins_with_credentials():
+    origins = "https://www.ihome.example,https://ihome.example:8443"
+    stack = Stack({"AllowedOrigins": origins})
+    conf = cors(stack)
+    values = stack.values
+    assert render(conf["allowOrigins"], values) == origins.split(",")
+    assert conf == {"allowOrigins": conf["allowOrigins"], "allowCredentials": True,
+                    "allowMethods": ["POST"], "allowHeaders": ["content-type", "x-csrftoken"]}
+    assert stack.function()["Environment"]["Variables"]["ALLOWED_ORIGINS"] == origins
+
+
+def test_alarms_are_the_rollback_triggers(stack):
+    alarms = set(stack.of_type("AWS::CloudWatch::Alarm"))
+    _, group = stack.one("AWS::CodeDeploy::DeploymentGroup")
+    config = group["Properties"]["AlarmConfiguration"]
+    assert config["Enabled"] is True
+    assert {a["Name"]["Ref"] for a in config["Alarms"]} == alarms
+    rollback = group["Properties"]["AutoRollbackConfiguration"]
+    assert rollback["Enabled"] is True
+    assert "DEPLOYMENT_STOP_ON_ALARM" in rollback["Events"]
+    assert render(group["Properties"]["DeploymentConfigName"], stack.values) == \
+        "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+    # what the alarms watch: the three outcomes outside the user's control and the platform's
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
+                json.dumps(a["Properties"].get("Dimensions", [{}])[0].get("Value")))
+               for a in stack.of_type("AWS::CloudWatch::Alarm").values()}
+    for outcome in ("internal", "sms_store_unavailable", "user_store_unavailable"):
+        assert ("IHome/Registration", "Requests", json.dumps(outcome)) in watched
+    names = {(ns, m) for ns, m, _ in watched}
+    assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/Lambda", "Duration"),
+            ("AWS/ApiGateway", "5xx")} <= names
+    for alarm in stack.of_type("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_all_at_once_is_allowed():
+    stack = Stack({"DeploymentType": "AllAtOnce"})
+    _, group = stack.one("AWS::CodeDeploy::DeploymentGroup")
+    assert render(group["Properties"]["DeploymentConfigName"], stack.values) == \
+        "CodeDeployDefault.LambdaAllAtOnce"
+
+
+def test_provisioned_concurrency_only_when_asked(create):
+    _, alias = create.one("AWS::Lambda::Alias")
+    assert "ProvisionedConcurrencyConfig" not in alias["Properties"]
+    stack = Stack({"ProvisionedConcurrency": "2"})
+    _, alias = stack.one("AWS::Lambda::Alias")
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": "2"}
+    assert create.function()["ReservedConcurrentExecutions"] == "20"
+
+
+def test_every_parameter_the_environment_reads_publishes_a_version(create):
+    """SAM hashes the function before parameters are resolved, so the version's description must
+    name each parameter the environment reads, or a parameter-only change would never reach the
+    alias."""
+    raw = raw_template()["Resources"]["RegisterFunction"]["Properties"]
+    used = set(re.findall(r'"Ref": "([A-Za-z]+)"', json.dumps(raw["Environment"])))
+    used |= set(re.findall(r"\$\{([A-Za-z]+)\}", json.dumps(raw["Environment"])))
+    params = set(raw_template()["Parameters"])
+    described = json.dumps(raw["VersionDescription"])
+    for name in (used & params) - {"RedisAuthSecretArn"}:  # a secret change: bump Revision
+        assert name in described, name
+    _, version = create.one("AWS::Lambda::Version")
+    for overrides in ({"StatusCodes": "http"}, {"Revision": "2"}, {"AllowedOrigins": "https://a.example"}):
+        _, other = Stack(overrides).one("AWS::Lambda::Version")
+        assert render(other["Properties"]["Description"], {**create.values, **overrides}) != \
+            render(version["Properties"]["Description"], create.values), overrides
+
+
+def test_version_description_fits_lambdas_limit():
+    params = raw_template()["Parameters"]
+    longest = {n: "x" * int(p["MaxLength"]) if "MaxLength" in p else
+               max((str(v) for v in p.get("AllowedValues", [p.get("Default", "")])), key=len)
+               for n, p in params.items()}
+    longest["SessionTtlSeconds"] = str(params["SessionTtlSeconds"]["MaxValue"])
+    for mode in ("create", "join"):
+        stack = Stack({**(JOIN if mode == "join" else {}), **{k: longest[k] for k in
+                       ("Revision", "StatusCodes", "JwtIssuer", "AllowedOrigins")},
+                       **({"RedisUrl": longest["RedisUrl"]} if mode == "join" else {})})
+        _, version = stack.one("AWS::Lambda::Version")
+        text = render(version["Properties"]["Description"], stack.values)
+        assert len(text) <= 256, (mode, len(text))
+
+
+def test_access_logs_are_json_without_cookies_or_bodies(stack):
+    _, stage = stack.one("AWS::ApiGatewayV2::Stage")
+    settings = stage["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == GETATT("ApiAccessLogGroup", "Arn")
+    line = json.loads(settings["Format"])
+    assert {"requestId", "sourceIp", "routeKey", "status", "responseLatency",
+            "integrationLatency", "integrationErrorMessage"} <= set(line)
+    assert not re.search(r"(?i)cookie|header|body|\$input|authorizer", settings["Format"])
+    for group in stack.of_type("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == "30"
+
+
+def test_the_function_reads_exactly_these_variables(stack):
+    env = stack.function()["Environment"]["Variables"]
+    assert set(env) == {"USERS_TABLE", "REDIS_URL", "JWT_SECRET", "SESSION_TTL_SECONDS",
+                        "SMS_CODE_LEASE_MS", "JWT_ISSUER", "STATUS_CODES", "ALLOWED_ORIGINS",
+                        "METRICS_NAMESPACE"}
+    assert env["METRICS_NAMESPACE"] == "IHome/Registration"
+    assert env["STATUS_CODES"] == "ihome"
+    assert Stack({"StatusCodes": "http"}).function()["Environment"]["Variables"]["STATUS_CODES"] == "http"
+
+
+def test_custom_domain_only_when_asked(create):
+    assert not create.of_type("AWS::ApiGatewayV2::DomainName")
+    cert = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0a1b2c3d-0000-4000-8000-0a1b2c3d4e5f"
+    stack = Stack({"DomainName": "api.ihome.example", "CertificateArn": cert})
+    _, domain = stack.one("AWS::ApiGatewayV2::DomainName")
+    assert domain["Properties"]["DomainNameConfigurations"][0]["SecurityPolicy"] == "TLS_1_2"
+    _, mapping = stack.one("AWS::ApiGatewayV2::ApiMapping")
+    assert mapping["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert mapping["Properties"]["Stage"] == {"Ref": "HttpApiApiGatewayDefaultStage"}
+    assert "HttpApiApiGatewayDefaultStage" in stack.resources
+    assert not stack.of_type("AWS::Route53::RecordSet")
+    with_zone = Stack({"DomainName": "api.ihome.example", "CertificateArn": cert,
+                       "HostedZoneId": "Z0123456789ABCDEFGHIJ"})
+    _, record = with_zone.one("AWS::Route53::RecordSet")
+    assert record["Properties"]["AliasTarget"]["DNSName"] == GETATT("ApiDomain", "RegionalDomainName")
+
+
+def test_dashboard_is_valid_json_with_outcomes_and_latencies(create):
+    _, dash = create.one("AWS::CloudWatch::Dashboard")
+    body = render(dash["Properties"]["DashboardBody"], {**create.values, "AWS::Region": REGION,
+                                                        "AWS::StackName": "ihome-register"})
+    widgets = json.loads(body)["widgets"]
+    text = json.dumps(widgets)
+    for needle in ("Outcome", "HashTime", "RedisTime", "DynamoDbTime", "ColdStart", "Duration"):
+        assert needle in text
