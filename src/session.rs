@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -26,9 +27,20 @@ pub struct Claims {
 #[error("could not sign the session token: {0}")]
 pub struct SessionError(String);
 
+/// The key id a token's header carries: lowercase hex of the first 8 bytes of SHA-256 over the
+/// secret's bytes. Verifiers holding the old and the new key during a rotation pick the key whose
+/// id matches (see docs/sessions.md); the id reveals nothing usable about the key.
+pub fn key_id(secret: &[u8]) -> String {
+    Sha256::digest(secret)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Signs sessions. Built once per cold start.
 pub struct Sessions {
     key: EncodingKey,
+    header: Header,
     ttl: Duration,
     issuer: String,
     cookie_name: String,
@@ -38,6 +50,10 @@ impl Sessions {
     pub fn new(config: &Config) -> Self {
         Self {
             key: EncodingKey::from_secret(config.jwt_secret.expose_secret().as_bytes()),
+            header: Header {
+                kid: Some(key_id(config.jwt_secret.expose_secret().as_bytes())),
+                ..Header::new(Algorithm::HS256)
+            },
             ttl: config.session_ttl,
             issuer: config.jwt_issuer.clone(),
             cookie_name: config.cookie_name.clone(),
@@ -62,7 +78,7 @@ impl Sessions {
             iss: self.issuer.clone(),
             jti: Uuid::now_v7().to_string(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.key)
             .map_err(|e| SessionError(format!("{:?}", e.kind())))?;
         Ok(SecretString::from(format!(
             "{}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
@@ -121,7 +137,18 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 600);
         assert!(Uuid::parse_str(&claims.jti).is_ok());
 
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.kid.as_deref(), Some(key_id(SECRET.as_bytes()).as_str()));
+
         let wrong = DecodingKey::from_secret(b"another secret of thirty-two bytes!!");
         assert!(jsonwebtoken::decode::<Claims>(token, &wrong, &validation).is_err());
+    }
+
+    #[test]
+    fn key_id_is_the_first_8_bytes_of_sha256_in_lowercase_hex() {
+        // printf %s 0123456789abcdef0123456789abcdef | sha256sum | cut -c1-16
+        assert_eq!(key_id(SECRET.as_bytes()), "3eb1bd439947eb76");
+        assert_eq!(key_id(b""), "e3b0c44298fc1c14");
     }
 }
