@@ -2,12 +2,25 @@
 //! validate"). Nothing here touches I/O, so every rule that can reject a request runs before the
 //! SMS code is consumed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+/// Unicode NFKC (compatibility decomposition, then canonical composition), as NIST SP 800-63B
+/// asks of passwords and as a Chinese input method's full-width forms need. ASCII is already in
+/// NFKC, so the common case costs one scan and no allocation.
+pub fn nfkc(raw: &str) -> Cow<'_, str> {
+    if raw.is_ascii() {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(raw.nfkc().collect())
+    }
+}
 
 /// Why a request was rejected before any I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,14 +50,23 @@ pub enum Weakness {
 
 /// A mainland China mobile number in its 11-digit form: `1[3-9]` then 9 ASCII digits.
 ///
-/// Accepts surrounding whitespace and a `+86` / `86` country prefix, which it strips; the seed's
-/// unanchored `re.match` also let through longer strings, trailing junk and non-ASCII digits,
-/// and refused the 16x/19x ranges.
+/// Accepts a number as people type it: NFKC first (so full-width digits, `＋` and the
+/// ideographic space of a Chinese input method become ASCII), surrounding whitespace trimmed,
+/// then spaces, `-`, `.` and parentheses removed anywhere, then one `+86`, `0086` or `86` prefix
+/// stripped. What is left must be exactly `^1[3-9][0-9]{9}$`. The seed's unanchored `re.match`
+/// also let through longer strings, trailing junk and non-ASCII digits, and refused the 16x/19x
+/// ranges; those stay refused (digits NFKC does not map to ASCII, such as Arabic-Indic ones, are
+/// not digits here).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mobile(String);
 
 static MOBILE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("the mobile pattern compiles"));
+
+/// What may stand between the digits of a number as typed: `+86 138-1234-5678`, `(+86)138...`.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '(' | ')')
+}
 
 impl Mobile {
     /// Compiles the pattern ahead of the first request.
@@ -53,11 +75,16 @@ impl Mobile {
     }
 
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let trimmed = raw.trim();
-        let digits = trimmed
-            .strip_prefix("+86")
-            .or_else(|| trimmed.strip_prefix("86"))
-            .unwrap_or(trimmed);
+        let normalised = nfkc(raw);
+        let compact: String = normalised
+            .trim()
+            .chars()
+            .filter(|c| !is_separator(*c))
+            .collect();
+        let digits = ["+86", "0086", "86"]
+            .iter()
+            .find_map(|prefix| compact.strip_prefix(prefix))
+            .unwrap_or(&compact);
         if digits.len() == 11 && MOBILE_RE.is_match(digits) {
             Ok(Self(digits.to_owned()))
         } else {
@@ -221,22 +248,84 @@ mod tests {
     }
 
     #[test]
+    fn mobiles_as_people_type_them_are_one_number() {
+        for raw in [
+            "+86 138 1234 5678",
+            "138 1234 5678",
+            "138-1234-5678",
+            "138.1234.5678",
+            "0086 13812345678",
+            "008613812345678",
+            "0086-138-1234-5678",
+            "(+86)13812345678",
+            "(+86) 138 1234 5678",
+            "86 138 1234 5678",
+            "+86-138-1234-5678",
+            "(138)12345678",
+            // A Chinese input method in full-width mode: digits, plus, ideographic space.
+            "１３８１２３４５６７８",
+            "＋８６　１３８　１２３４　５６７８",
+            "（＋８６）１３８－１２３４－５６７８",
+            "０ ０ ８ ６ １３８１２３４５６７８",
+            "\u{3000}13812345678\u{3000}",
+            "138\u{a0}1234\u{a0}5678", // no-break spaces, NFKC: spaces
+            "１38１２34５６78",        // half and full width mixed
+        ] {
+            assert_eq!(
+                Mobile::parse(raw).map(|m| m.0),
+                Ok("13812345678".to_owned()),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
     fn mobiles_the_seed_got_wrong_are_rejected() {
         for raw in [
             "138123456789999",  // unanchored regex accepted a 15-digit string
             "13812345678abc",   // ... and trailing junk
             "13812345678\n1",   // ... and a second line
             "13١٢٣٤٥٦٧٨٩",      // Arabic-Indic digits matched \d
-            "13８12345678",     // a full-width digit
             "12812345678",      // 12x is no mobile range
             "1381234567",       // 10 digits
             "23812345678",      // does not start with 1
-            "+86 13812345678",  // space inside
-            "0086138123456780", // 00 prefix
+            "0086138123456780", // 00 prefix, 12 digits after it
             "+8513812345678",   // another country
             "+86",              // prefix only
             "",                 // empty after the field check is impossible, but still
-            "138-1234-5678",    // separators
+        ] {
+            assert_eq!(Mobile::parse(raw), Err(Rejection::InvalidMobile), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_one_mainland_mobile_stay_rejected() {
+        for raw in [
+            "138 1234 567",             // 10 digits
+            "138 1234 56789",           // 12 digits
+            "+86 138 1234 56789",       // 12 digits after the prefix
+            "１３８１２３４５６７",     // 10 full-width digits
+            "138a1234b5678",            // letters anywhere
+            "a13812345678",             // ... even in front
+            "１３８１２３４５６７８ｘ", // a full-width letter is a letter
+            "+1 138 1234 5678",         // another country code
+            "+852 138 1234 5678",       // Hong Kong
+            "001 13812345678",          // another international prefix
+            "+86+8613812345678",        // the prefix twice
+            "8686 13812345678",         // ... written out
+            "+ 8 6 1 3 8",              // far too short
+            "١٣٨١٢٣٤٥٦٧٨",              // Arabic-Indic digits: NFKC leaves them alone
+            "۱۳۸۱۲۳۴۵۶۷۸",              // Extended Arabic-Indic (Persian)
+            "१३८१२३४५६७८",              // Devanagari
+            "13812345678\u{0}",         // a control character
+            "138\t1234\t5678",          // tabs are not separators
+            "138\n1234\n5678",          // nor line breaks
+            "138\u{7f}12345678",        // DEL
+            "138\u{200b}12345678",      // a zero-width space NFKC keeps
+            "138_1234_5678",            // not a separator
+            "138/1234/5678",            // nor this
+            "138–1234–5678",            // an en dash NFKC keeps
+            "+86 038 1234 5678",        // no 0 after the prefix
         ] {
             assert_eq!(Mobile::parse(raw), Err(Rejection::InvalidMobile), "{raw:?}");
         }

@@ -1,8 +1,18 @@
 //! Property tests for the parsers: whatever the input, a normalised value or a typed error,
 //! never a panic; and what parses is what the contract says.
 
-use ihome_register::domain::{Mobile, Password, Registration, Rejection, SmsCode};
+use ihome_register::domain::{Mobile, Password, Registration, Rejection, SmsCode, nfkc};
 use proptest::prelude::*;
+
+/// What people put between digits, half and full width ("" is no separator at all).
+const SEPARATORS: [&str; 12] = [
+    "", "", "", " ", "-", ".", "(", ")", "\u{3000}", "－", "．", "）",
+];
+
+/// The full-width form of an ASCII digit, as a Chinese input method types it.
+fn full_width_of(digit: char) -> char {
+    char::from_u32(digit as u32 - '0' as u32 + '０' as u32).unwrap()
+}
 
 #[path = "support/stand_ins.rs"]
 mod stand_ins;
@@ -33,6 +43,54 @@ proptest! {
         let raw = format!("{before}{prefix}{number}{after}");
         let parsed = Mobile::parse(&raw).unwrap();
         prop_assert_eq!(parsed.as_str(), number.as_str());
+    }
+
+    #[test]
+    fn a_number_as_people_type_it_keys_like_its_plain_eleven_digits(
+        second in 3u8..=9, rest in "[0-9]{9}",
+        full_width in prop::collection::vec(any::<bool>(), 11),
+        gaps in prop::collection::vec(prop::sample::select(SEPARATORS.to_vec()), 11),
+        prefix in prop::sample::select(vec!["", "+86", "86", "0086", "(+86)", "+86 ", "＋８６", "００８６", "（＋８６）"]),
+        before in "[ \t\n\u{3000}]{0,3}", after in "[ \t\n\u{3000}]{0,3}",
+    ) {
+        let number = format!("1{second}{rest}");
+        let mut typed = format!("{before}{prefix}");
+        for ((digit, wide), gap) in number.chars().zip(full_width).zip(gaps) {
+            typed.push(if wide { full_width_of(digit) } else { digit });
+            typed.push_str(gap);
+        }
+        typed.push_str(&after);
+        let key = Mobile::parse(&typed);
+        prop_assert_eq!(key.as_ref().map(Mobile::as_str), Ok(number.as_str()), "{:?}", typed);
+        prop_assert_eq!(key, Mobile::parse(&number));
+    }
+
+    #[test]
+    fn whatever_is_accepted_keys_by_the_last_eleven_digits_it_spells(
+        second in 3u8..=9, rest in "[0-9]{9}",
+        prefix in prop::sample::select(vec!["", "+86", "86", "0086", "＋８６ "]),
+        junk in prop::collection::vec((0usize..16, "[0-9０-９+＋ ()（）.a\u{3000}\u{0}\t٣-]"), 0..3),
+    ) {
+        // A typed number with up to 2 characters slipped in: some are separators (still the
+        // number), others digits, letters or controls (another number, or none).
+        let mut typed: Vec<char> = format!("{prefix}1{second}{rest}").chars().collect();
+        for (at, c) in &junk {
+            typed.insert((*at).min(typed.len()), c.chars().next().unwrap());
+        }
+        let raw: String = typed.into_iter().collect();
+        let spelled: String = nfkc(&raw).chars().filter(char::is_ascii_digit).collect();
+        match Mobile::parse(&raw) {
+            Ok(m) => {
+                prop_assert!(spelled.ends_with(m.as_str()), "{:?}", raw);
+                prop_assert!(["", "86", "0086"].contains(&&spelled[..spelled.len() - 11]), "{:?}", raw);
+                prop_assert_eq!(Mobile::parse(m.as_str()), Ok(m.clone()), "the key is its own key");
+            }
+            Err(e) => {
+                prop_assert_eq!(e, Rejection::InvalidMobile);
+                let only_separators = junk.iter().all(|(_, c)| " ()（）.-\u{3000}".contains(c.as_str()));
+                prop_assert!(!only_separators, "separators alone never break a number: {:?}", raw);
+            }
+        }
     }
 
     #[test]
