@@ -61,6 +61,9 @@ def cases(prefix):
         # input method); both key the same 11 digits.
         ("registered--spaced-plus86", "POST", form(spaced(m(18))), j, False, {}),
         ("registered--full-width-mobile", "POST", form(full_width(m(19))), j, False, {}),
+        # A password typed full width is PASSWORD after NFKC: it hashes as PASSWORD.
+        ("registered--full-width-password", "POST",
+         form(m(20), password=full_width(PASSWORD), password2=PASSWORD), j, False, {}),
     ]
 
 

@@ -75,12 +75,16 @@ impl Mobile {
     }
 
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let normalised = nfkc(raw);
-        let compact: String = normalised
-            .trim()
-            .chars()
-            .filter(|c| !is_separator(*c))
-            .collect();
+        // Only `0086` and 11 digits can matter: a longer input is refused as soon as that much
+        // of it is normalised, so a 16 KiB field costs microseconds, not a whole NFKC pass.
+        const LONGEST: usize = 15;
+        let mut compact = String::with_capacity(LONGEST);
+        for c in raw.trim().nfkc().filter(|c| !is_separator(*c)) {
+            if compact.len() >= LONGEST {
+                return Err(Rejection::InvalidMobile);
+            }
+            compact.push(c);
+        }
         let digits = ["+86", "0086", "86"]
             .iter()
             .find_map(|prefix| compact.strip_prefix(prefix))
@@ -134,40 +138,50 @@ impl fmt::Debug for SmsCode {
     }
 }
 
-/// Minimum and maximum password length, in characters (Unicode scalar values).
+/// Minimum and maximum password length, in characters (Unicode scalar values) after NFKC.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
 include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
 
-/// A password that passed the policy: 8 to 128 characters, not the mobile number (in any form
-/// `Mobile::parse` accepts), and not among the 20,000 most common passwords (compared
-/// case-insensitively; see `data/`). Passwords are taken as typed: no trimming, no Unicode
-/// normalisation.
+/// A password that passed the policy, in NFKC: 8 to 128 characters, not the mobile number (in
+/// any form `Mobile::parse` accepts), and not among the 20,000 most common passwords (compared
+/// case-insensitively; see `data/`).
+///
+/// Both fields are normalised to NFKC before anything else, as NIST SP 800-63B asks of
+/// verifiers: a Chinese input method left in full-width mode types `ａｂｃ１２３` for `abc123`,
+/// and the same password typed half-width at login must match. Length is counted, the policy
+/// checked and the hash taken on the normalised form, so a login must apply NFKC too
+/// (`docs/sessions.md`). Nothing is trimmed.
 pub struct Password(SecretString);
 
 impl Password {
     pub fn parse(password: &str, password2: &str, mobile: &Mobile) -> Result<Self, Rejection> {
-        if password != password2 {
+        // Typed the same (the usual case) is the same after NFKC; otherwise compare as the two
+        // normalise, stopping at the first difference.
+        if password != password2 && !password.nfkc().eq(password2.nfkc()) {
             return Err(Rejection::PasswordMismatch);
         }
-        let chars = password.chars().count();
-        let weakness = if chars < *PASSWORD_CHARS.start() {
-            Some(Weakness::TooShort)
-        } else if chars > *PASSWORD_CHARS.end() {
-            Some(Weakness::TooLong)
-        } else if Mobile::parse(password).is_ok_and(|m| &m == mobile) {
-            Some(Weakness::SameAsMobile)
-        } else if is_common(password) {
-            Some(Weakness::Common)
-        } else {
-            None
-        };
-        match weakness {
-            Some(w) => Err(Rejection::WeakPassword(w)),
-            None => Ok(Self(SecretString::from(password))),
+        // Counted on the normalised form, but no further than the policy needs: a long input
+        // is too long without normalising all of it (one NFKC character can expand to 18).
+        let chars = password.nfkc().take(*PASSWORD_CHARS.end() + 1).count();
+        let weak = |w| Err(Rejection::WeakPassword(w));
+        if chars < *PASSWORD_CHARS.start() {
+            return weak(Weakness::TooShort);
         }
+        if chars > *PASSWORD_CHARS.end() {
+            return weak(Weakness::TooLong);
+        }
+        let password = nfkc(password);
+        if Mobile::parse(&password).is_ok_and(|m| &m == mobile) {
+            return weak(Weakness::SameAsMobile);
+        }
+        if is_common(&password) {
+            return weak(Weakness::Common);
+        }
+        Ok(Self(SecretString::from(password.into_owned())))
     }
 
+    /// The normalised password, for the hash.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -415,6 +429,122 @@ mod tests {
                 weak(common),
                 Some(Rejection::WeakPassword(Weakness::Common)),
                 "{common}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_and_half_width_forms_of_a_password_are_one_password() {
+        let (full, half) = ("ａｂｃ１２３ｘｙｚ！", "abc123xyz!");
+        let p = Password::parse(full, half, &mobile()).expect("one password typed two ways");
+        assert_eq!(p.expose(), half, "kept in NFKC");
+        let q = Password::parse(half, full, &mobile()).unwrap();
+        assert_eq!(q.expose(), half);
+        // The ideographic space a full-width input method types is a space.
+        let spaced = Password::parse("ｃｏｒｒｅｃｔ　ｈｏｒｓｅ", "correct horse", &mobile());
+        assert_eq!(spaced.unwrap().expose(), "correct horse");
+        // Canonically equivalent spellings (precomposed or combining accent) are one password.
+        let composed = Password::parse("caf\u{e9} au lait", "cafe\u{301} au lait", &mobile());
+        assert_eq!(composed.unwrap().expose(), "caf\u{e9} au lait");
+        assert_eq!(
+            Password::parse("ａｂｃ１２３ｘｙｚ！", "abc123xyz?", &mobile()).err(),
+            Some(Rejection::PasswordMismatch)
+        );
+    }
+
+    #[test]
+    fn password_length_is_counted_after_normalising() {
+        let weak = |p: &str| Password::parse(p, p, &mobile()).err();
+        // U+FB03 "ﬃ" is three letters in NFKC: 4 characters typed, 8 counted.
+        assert_eq!("\u{fb03}\u{fb03}ab".chars().count(), 4);
+        assert_eq!(
+            weak("\u{fb03}\u{fb03}ab"),
+            None,
+            "reaches 8 through expansion"
+        );
+        assert_eq!(
+            weak("\u{fb03}\u{fb03}a"),
+            Some(Rejection::WeakPassword(Weakness::TooShort)),
+            "7 after expansion"
+        );
+        // U+FDFA is 18 characters in NFKC: 8 typed are 144.
+        assert_eq!(
+            weak(&"\u{fdfa}".repeat(8)),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        // Bounded work still gives the contract's answer: a difference past the limit is a
+        // mismatch, and two widths of one long password are one (too long) password.
+        let long = "x".repeat(200);
+        assert_eq!(
+            Password::parse(&format!("{long}a"), &format!("{long}b"), &mobile()).err(),
+            Some(Rejection::PasswordMismatch)
+        );
+        assert_eq!(
+            Password::parse(&"ｘ".repeat(200), &long, &mobile()).err(),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        assert_eq!(
+            weak(&"x".repeat(129)),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        assert_eq!(weak(&"ｘ".repeat(128)), None);
+        // Composition shrinks: 8 letters with combining accents are 8 characters, not 16.
+        assert_eq!(weak(&"e\u{301}".repeat(8)), None);
+        assert_eq!(
+            weak(&"e\u{301}".repeat(7)),
+            Some(Rejection::WeakPassword(Weakness::TooShort)),
+            "14 typed, 7 counted"
+        );
+    }
+
+    #[test]
+    fn the_policy_sees_the_normalised_password() {
+        let weak = |p: &str| Password::parse(p, p, &mobile()).err();
+        for common in [
+            "ｐａｓｓｗｏｒｄ",
+            "ＰＡＳＳＷＯＲＤ",
+            "１２３４５６７８",
+            "ｉｌｏｖｅｙｏｕ",
+        ] {
+            assert_eq!(
+                weak(common),
+                Some(Rejection::WeakPassword(Weakness::Common)),
+                "{common}"
+            );
+        }
+        for same in [
+            "１３８１２３４５６７８",
+            "+86 138 1234 5678",
+            "（＋８６）１３８－１２３４－５６７８",
+        ] {
+            assert_eq!(
+                weak(same),
+                Some(Rejection::WeakPassword(Weakness::SameAsMobile)),
+                "{same}"
+            );
+        }
+    }
+
+    #[test]
+    fn hashes_of_either_width_verify_the_other_after_normalising() {
+        use argon2::{Argon2, PasswordHash, PasswordVerifier};
+        let (full, half) = ("ｃｏｒｒｅｃｔ　ｈｏｒｓｅ　９", "correct horse 9");
+        let verifies = |hash: &str, typed: &str| {
+            Argon2::default()
+                .verify_password(typed.as_bytes(), &PasswordHash::new(hash).unwrap())
+                .is_ok()
+        };
+        for (stored, typed_at_login) in [(full, half), (half, full)] {
+            let hash =
+                crate::hashing::hash(&Password::parse(stored, stored, &mobile()).unwrap()).unwrap();
+            assert!(
+                verifies(&hash, &nfkc(typed_at_login)),
+                "{stored} / {typed_at_login}"
+            );
+            assert!(verifies(&hash, &nfkc(stored)));
+            assert!(
+                !verifies(&hash, full),
+                "the raw full-width bytes were not hashed"
             );
         }
     }

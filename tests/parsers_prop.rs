@@ -104,11 +104,25 @@ proptest! {
         let mobile = Mobile::parse("13812345678").unwrap();
         prop_assert_eq!(
             Password::parse(&p, &q, &mobile).err().filter(|e| *e == Rejection::PasswordMismatch).is_some(),
-            p != q
+            nfkc(&p) != nfkc(&q)
         );
         if let Ok(ok) = Password::parse(&p, &p, &mobile) {
             prop_assert!((8..=128).contains(&ok.expose().chars().count()));
+            prop_assert_eq!(nfkc(ok.expose()), ok.expose(), "kept in NFKC");
         }
+    }
+
+    #[test]
+    fn a_password_typed_full_width_is_the_same_password(half in "[!-~]{1,140}") {
+        // What a Chinese input method in full-width mode types for printable ASCII.
+        let full: String = half.chars().map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap()).collect();
+        let mobile = Mobile::parse("13812345678").unwrap();
+        let (f, h) = (Password::parse(&full, &full, &mobile), Password::parse(&half, &half, &mobile));
+        prop_assert_eq!(f.as_ref().err(), h.as_ref().err(), "one verdict");
+        if let (Ok(f), Ok(h)) = (f, h) {
+            prop_assert_eq!(f.expose(), h.expose());
+        }
+        prop_assert!(Password::parse(&full, &half, &mobile).err() != Some(Rejection::PasswordMismatch));
     }
 
     #[test]
@@ -169,4 +183,43 @@ mod request_path {
             prop_assert!(answer["errno"].as_str().is_some_and(|e| e.starts_with('4')));
         }
     }
+}
+
+/// `docs/sessions.md` tells logins to apply NFKC with Python's one-liner: it must agree with
+/// the function's normalisation on what people type.
+#[test]
+fn the_python_one_liner_of_the_docs_normalises_like_the_function() {
+    use std::io::Write;
+    let docs = include_str!("../docs/sessions.md");
+    let one_liner = r#"import unicodedata; typed = unicodedata.normalize("NFKC", typed)"#;
+    assert!(docs.contains(one_liner), "the docs' line changed");
+    let samples = [
+        "correct horse battery",
+        "ａｂｃ１２３ｘｙｚ！",
+        "ｃｏｒｒｅｃｔ　ｈｏｒｓｅ",
+        "\u{fb03}\u{fb03}ab",
+        "cafe\u{301} au lait",
+        "\u{fdfa}",
+        "㈱㍻½ⅨΩK",
+        "\u{1100}\u{1161}\u{11a8}한국어",
+        "密码很长但是只有七",
+        "𝐏𝐚𝐬𝐬 ①②③ ¹²³",
+    ];
+    let script = format!(
+        "import json, sys\nout = []\nfor typed in json.load(sys.stdin):\n    {one_liner}\n    out.append(typed)\nprint(json.dumps(out))"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is installed (the scripts need it)");
+    let input = serde_json::to_vec(&samples).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let python: Vec<String> = serde_json::from_slice(&output.stdout).unwrap();
+    let rust: Vec<String> = samples.iter().map(|s| nfkc(s).into_owned()).collect();
+    assert_eq!(python, rust);
+    assert_ne!(rust, samples, "the samples exercise normalisation");
 }
