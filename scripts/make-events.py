@@ -21,6 +21,18 @@ def form(mobile, code=CODE, password=PASSWORD, password2=PASSWORD, **extra):
                        "password2": password2, **extra}, ensure_ascii=False)
 
 
+def spaced(number):
+    """`+86 138 1234 5678`."""
+    return f"+86 {number[:3]} {number[3:7]} {number[7:]}"
+
+
+def full_width(text):
+    """ASCII as a Chinese input method in full-width mode types it: U+FF01..U+FF5E, and the
+    ideographic space."""
+    return "".join("\u3000" if c == " " else chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c
+                   for c in text)
+
+
 def cases(prefix):
     """(file stem, method, body bytes or None, content-type, base64?, extra headers)."""
     m = lambda i: f"{prefix}{i:04d}"
@@ -50,9 +62,16 @@ def cases(prefix):
         ("user_store_unavailable", "POST", form(m(16)), j, False, {}),
         ("body_too_large", "POST", form(m(17), padding="x" * 17000), j, False, {}),
         ("method_not_allowed", "GET", None, None, False, {}),
-        ("forbidden_origin", "POST", form(m(18)), "text/plain", False, CROSS_SITE_FORM),
-        ("forbidden_origin--not-listed", "POST", form(m(19)), j, False, {"origin": "https://evil.example"}),
-        ("registered--same-origin", "POST", form(m(20)), j, False,
+        # Mobiles as people type them: spaced with a country code, and full width (a Chinese
+        # input method); both key the same 11 digits.
+        ("registered--spaced-plus86", "POST", form(spaced(m(18))), j, False, {}),
+        ("registered--full-width-mobile", "POST", form(full_width(m(19))), j, False, {}),
+        # A password typed full width is PASSWORD after NFKC: it hashes as PASSWORD.
+        ("registered--full-width-password", "POST",
+         form(m(20), password=full_width(PASSWORD), password2=PASSWORD), j, False, {}),
+        ("forbidden_origin", "POST", form(m(21)), "text/plain", False, CROSS_SITE_FORM),
+        ("forbidden_origin--not-listed", "POST", form(m(22)), j, False, {"origin": "https://evil.example"}),
+        ("registered--same-origin", "POST", form(m(23)), j, False,
          {"origin": SITE, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors",
           "x-csrftoken": "IjY0ZjRkZmI4"}),
     ]

@@ -2,12 +2,25 @@
 //! validate"). Nothing here touches I/O, so every rule that can reject a request runs before the
 //! SMS code is consumed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use unicode_normalization::UnicodeNormalization;
+
+/// Unicode NFKC (compatibility decomposition, then canonical composition), as NIST SP 800-63B
+/// asks of passwords and as a Chinese input method's full-width forms need. ASCII is already in
+/// NFKC, so the common case costs one scan and no allocation.
+pub fn nfkc(raw: &str) -> Cow<'_, str> {
+    if raw.is_ascii() {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(raw.nfkc().collect())
+    }
+}
 
 /// Why a request was rejected before any I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,14 +50,23 @@ pub enum Weakness {
 
 /// A mainland China mobile number in its 11-digit form: `1[3-9]` then 9 ASCII digits.
 ///
-/// Accepts surrounding whitespace and a `+86` / `86` country prefix, which it strips; the seed's
-/// unanchored `re.match` also let through longer strings, trailing junk and non-ASCII digits,
-/// and refused the 16x/19x ranges.
+/// Accepts a number as people type it: NFKC first (so full-width digits, `＋` and the
+/// ideographic space of a Chinese input method become ASCII), surrounding whitespace trimmed,
+/// then spaces, `-`, `.` and parentheses removed anywhere, then one `+86`, `0086` or `86` prefix
+/// stripped. What is left must be exactly `^1[3-9][0-9]{9}$`. The seed's unanchored `re.match`
+/// also let through longer strings, trailing junk and non-ASCII digits, and refused the 16x/19x
+/// ranges; those stay refused (digits NFKC does not map to ASCII, such as Arabic-Indic ones, are
+/// not digits here).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mobile(String);
 
 static MOBILE_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("the mobile pattern compiles"));
+
+/// What may stand between the digits of a number as typed: `+86 138-1234-5678`, `(+86)138...`.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '(' | ')')
+}
 
 impl Mobile {
     /// Compiles the pattern ahead of the first request.
@@ -53,11 +75,20 @@ impl Mobile {
     }
 
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
-        let trimmed = raw.trim();
-        let digits = trimmed
-            .strip_prefix("+86")
-            .or_else(|| trimmed.strip_prefix("86"))
-            .unwrap_or(trimmed);
+        // Only `0086` and 11 digits can matter: a longer input is refused as soon as that much
+        // of it is normalised, so a 16 KiB field costs microseconds, not a whole NFKC pass.
+        const LONGEST: usize = 15;
+        let mut compact = String::with_capacity(LONGEST);
+        for c in raw.trim().nfkc().filter(|c| !is_separator(*c)) {
+            if compact.len() >= LONGEST {
+                return Err(Rejection::InvalidMobile);
+            }
+            compact.push(c);
+        }
+        let digits = ["+86", "0086", "86"]
+            .iter()
+            .find_map(|prefix| compact.strip_prefix(prefix))
+            .unwrap_or(&compact);
         if digits.len() == 11 && MOBILE_RE.is_match(digits) {
             Ok(Self(digits.to_owned()))
         } else {
@@ -107,40 +138,50 @@ impl fmt::Debug for SmsCode {
     }
 }
 
-/// Minimum and maximum password length, in characters (Unicode scalar values).
+/// Minimum and maximum password length, in characters (Unicode scalar values) after NFKC.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
 include!(concat!(env!("OUT_DIR"), "/common_passwords.rs"));
 
-/// A password that passed the policy: 8 to 128 characters, not the mobile number (in any form
-/// `Mobile::parse` accepts), and not among the 20,000 most common passwords (compared
-/// case-insensitively; see `data/`). Passwords are taken as typed: no trimming, no Unicode
-/// normalisation.
+/// A password that passed the policy, in NFKC: 8 to 128 characters, not the mobile number (in
+/// any form `Mobile::parse` accepts), and not among the 20,000 most common passwords (compared
+/// case-insensitively; see `data/`).
+///
+/// Both fields are normalised to NFKC before anything else, as NIST SP 800-63B asks of
+/// verifiers: a Chinese input method left in full-width mode types `ａｂｃ１２３` for `abc123`,
+/// and the same password typed half-width at login must match. Length is counted, the policy
+/// checked and the hash taken on the normalised form, so a login must apply NFKC too
+/// (`docs/sessions.md`). Nothing is trimmed.
 pub struct Password(SecretString);
 
 impl Password {
     pub fn parse(password: &str, password2: &str, mobile: &Mobile) -> Result<Self, Rejection> {
-        if password != password2 {
+        // Typed the same (the usual case) is the same after NFKC; otherwise compare as the two
+        // normalise, stopping at the first difference.
+        if password != password2 && !password.nfkc().eq(password2.nfkc()) {
             return Err(Rejection::PasswordMismatch);
         }
-        let chars = password.chars().count();
-        let weakness = if chars < *PASSWORD_CHARS.start() {
-            Some(Weakness::TooShort)
-        } else if chars > *PASSWORD_CHARS.end() {
-            Some(Weakness::TooLong)
-        } else if Mobile::parse(password).is_ok_and(|m| &m == mobile) {
-            Some(Weakness::SameAsMobile)
-        } else if is_common(password) {
-            Some(Weakness::Common)
-        } else {
-            None
-        };
-        match weakness {
-            Some(w) => Err(Rejection::WeakPassword(w)),
-            None => Ok(Self(SecretString::from(password))),
+        // Counted on the normalised form, but no further than the policy needs: a long input
+        // is too long without normalising all of it (one NFKC character can expand to 18).
+        let chars = password.nfkc().take(*PASSWORD_CHARS.end() + 1).count();
+        let weak = |w| Err(Rejection::WeakPassword(w));
+        if chars < *PASSWORD_CHARS.start() {
+            return weak(Weakness::TooShort);
         }
+        if chars > *PASSWORD_CHARS.end() {
+            return weak(Weakness::TooLong);
+        }
+        let password = nfkc(password);
+        if Mobile::parse(&password).is_ok_and(|m| &m == mobile) {
+            return weak(Weakness::SameAsMobile);
+        }
+        if is_common(&password) {
+            return weak(Weakness::Common);
+        }
+        Ok(Self(SecretString::from(password.into_owned())))
     }
 
+    /// The normalised password, for the hash.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -221,22 +262,84 @@ mod tests {
     }
 
     #[test]
+    fn mobiles_as_people_type_them_are_one_number() {
+        for raw in [
+            "+86 138 1234 5678",
+            "138 1234 5678",
+            "138-1234-5678",
+            "138.1234.5678",
+            "0086 13812345678",
+            "008613812345678",
+            "0086-138-1234-5678",
+            "(+86)13812345678",
+            "(+86) 138 1234 5678",
+            "86 138 1234 5678",
+            "+86-138-1234-5678",
+            "(138)12345678",
+            // A Chinese input method in full-width mode: digits, plus, ideographic space.
+            "１３８１２３４５６７８",
+            "＋８６　１３８　１２３４　５６７８",
+            "（＋８６）１３８－１２３４－５６７８",
+            "０ ０ ８ ６ １３８１２３４５６７８",
+            "\u{3000}13812345678\u{3000}",
+            "138\u{a0}1234\u{a0}5678", // no-break spaces, NFKC: spaces
+            "１38１２34５６78",        // half and full width mixed
+        ] {
+            assert_eq!(
+                Mobile::parse(raw).map(|m| m.0),
+                Ok("13812345678".to_owned()),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
     fn mobiles_the_seed_got_wrong_are_rejected() {
         for raw in [
             "138123456789999",  // unanchored regex accepted a 15-digit string
             "13812345678abc",   // ... and trailing junk
             "13812345678\n1",   // ... and a second line
             "13١٢٣٤٥٦٧٨٩",      // Arabic-Indic digits matched \d
-            "13８12345678",     // a full-width digit
             "12812345678",      // 12x is no mobile range
             "1381234567",       // 10 digits
             "23812345678",      // does not start with 1
-            "+86 13812345678",  // space inside
-            "0086138123456780", // 00 prefix
+            "0086138123456780", // 00 prefix, 12 digits after it
             "+8513812345678",   // another country
             "+86",              // prefix only
             "",                 // empty after the field check is impossible, but still
-            "138-1234-5678",    // separators
+        ] {
+            assert_eq!(Mobile::parse(raw), Err(Rejection::InvalidMobile), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_one_mainland_mobile_stay_rejected() {
+        for raw in [
+            "138 1234 567",             // 10 digits
+            "138 1234 56789",           // 12 digits
+            "+86 138 1234 56789",       // 12 digits after the prefix
+            "１３８１２３４５６７",     // 10 full-width digits
+            "138a1234b5678",            // letters anywhere
+            "a13812345678",             // ... even in front
+            "１３８１２３４５６７８ｘ", // a full-width letter is a letter
+            "+1 138 1234 5678",         // another country code
+            "+852 138 1234 5678",       // Hong Kong
+            "001 13812345678",          // another international prefix
+            "+86+8613812345678",        // the prefix twice
+            "8686 13812345678",         // ... written out
+            "+ 8 6 1 3 8",              // far too short
+            "١٣٨١٢٣٤٥٦٧٨",              // Arabic-Indic digits: NFKC leaves them alone
+            "۱۳۸۱۲۳۴۵۶۷۸",              // Extended Arabic-Indic (Persian)
+            "१३८१२३४५६७८",              // Devanagari
+            "13812345678\u{0}",         // a control character
+            "138\t1234\t5678",          // tabs are not separators
+            "138\n1234\n5678",          // nor line breaks
+            "138\u{7f}12345678",        // DEL
+            "138\u{200b}12345678",      // a zero-width space NFKC keeps
+            "138_1234_5678",            // not a separator
+            "138/1234/5678",            // nor this
+            "138–1234–5678",            // an en dash NFKC keeps
+            "+86 038 1234 5678",        // no 0 after the prefix
         ] {
             assert_eq!(Mobile::parse(raw), Err(Rejection::InvalidMobile), "{raw:?}");
         }
@@ -326,6 +429,122 @@ mod tests {
                 weak(common),
                 Some(Rejection::WeakPassword(Weakness::Common)),
                 "{common}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_and_half_width_forms_of_a_password_are_one_password() {
+        let (full, half) = ("ａｂｃ１２３ｘｙｚ！", "abc123xyz!");
+        let p = Password::parse(full, half, &mobile()).expect("one password typed two ways");
+        assert_eq!(p.expose(), half, "kept in NFKC");
+        let q = Password::parse(half, full, &mobile()).unwrap();
+        assert_eq!(q.expose(), half);
+        // The ideographic space a full-width input method types is a space.
+        let spaced = Password::parse("ｃｏｒｒｅｃｔ　ｈｏｒｓｅ", "correct horse", &mobile());
+        assert_eq!(spaced.unwrap().expose(), "correct horse");
+        // Canonically equivalent spellings (precomposed or combining accent) are one password.
+        let composed = Password::parse("caf\u{e9} au lait", "cafe\u{301} au lait", &mobile());
+        assert_eq!(composed.unwrap().expose(), "caf\u{e9} au lait");
+        assert_eq!(
+            Password::parse("ａｂｃ１２３ｘｙｚ！", "abc123xyz?", &mobile()).err(),
+            Some(Rejection::PasswordMismatch)
+        );
+    }
+
+    #[test]
+    fn password_length_is_counted_after_normalising() {
+        let weak = |p: &str| Password::parse(p, p, &mobile()).err();
+        // U+FB03 "ﬃ" is three letters in NFKC: 4 characters typed, 8 counted.
+        assert_eq!("\u{fb03}\u{fb03}ab".chars().count(), 4);
+        assert_eq!(
+            weak("\u{fb03}\u{fb03}ab"),
+            None,
+            "reaches 8 through expansion"
+        );
+        assert_eq!(
+            weak("\u{fb03}\u{fb03}a"),
+            Some(Rejection::WeakPassword(Weakness::TooShort)),
+            "7 after expansion"
+        );
+        // U+FDFA is 18 characters in NFKC: 8 typed are 144.
+        assert_eq!(
+            weak(&"\u{fdfa}".repeat(8)),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        // Bounded work still gives the contract's answer: a difference past the limit is a
+        // mismatch, and two widths of one long password are one (too long) password.
+        let long = "x".repeat(200);
+        assert_eq!(
+            Password::parse(&format!("{long}a"), &format!("{long}b"), &mobile()).err(),
+            Some(Rejection::PasswordMismatch)
+        );
+        assert_eq!(
+            Password::parse(&"ｘ".repeat(200), &long, &mobile()).err(),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        assert_eq!(
+            weak(&"x".repeat(129)),
+            Some(Rejection::WeakPassword(Weakness::TooLong))
+        );
+        assert_eq!(weak(&"ｘ".repeat(128)), None);
+        // Composition shrinks: 8 letters with combining accents are 8 characters, not 16.
+        assert_eq!(weak(&"e\u{301}".repeat(8)), None);
+        assert_eq!(
+            weak(&"e\u{301}".repeat(7)),
+            Some(Rejection::WeakPassword(Weakness::TooShort)),
+            "14 typed, 7 counted"
+        );
+    }
+
+    #[test]
+    fn the_policy_sees_the_normalised_password() {
+        let weak = |p: &str| Password::parse(p, p, &mobile()).err();
+        for common in [
+            "ｐａｓｓｗｏｒｄ",
+            "ＰＡＳＳＷＯＲＤ",
+            "１２３４５６７８",
+            "ｉｌｏｖｅｙｏｕ",
+        ] {
+            assert_eq!(
+                weak(common),
+                Some(Rejection::WeakPassword(Weakness::Common)),
+                "{common}"
+            );
+        }
+        for same in [
+            "１３８１２３４５６７８",
+            "+86 138 1234 5678",
+            "（＋８６）１３８－１２３４－５６７８",
+        ] {
+            assert_eq!(
+                weak(same),
+                Some(Rejection::WeakPassword(Weakness::SameAsMobile)),
+                "{same}"
+            );
+        }
+    }
+
+    #[test]
+    fn hashes_of_either_width_verify_the_other_after_normalising() {
+        use argon2::{Argon2, PasswordHash, PasswordVerifier};
+        let (full, half) = ("ｃｏｒｒｅｃｔ　ｈｏｒｓｅ　９", "correct horse 9");
+        let verifies = |hash: &str, typed: &str| {
+            Argon2::default()
+                .verify_password(typed.as_bytes(), &PasswordHash::new(hash).unwrap())
+                .is_ok()
+        };
+        for (stored, typed_at_login) in [(full, half), (half, full)] {
+            let hash =
+                crate::hashing::hash(&Password::parse(stored, stored, &mobile()).unwrap()).unwrap();
+            assert!(
+                verifies(&hash, &nfkc(typed_at_login)),
+                "{stored} / {typed_at_login}"
+            );
+            assert!(verifies(&hash, &nfkc(stored)));
+            assert!(
+                !verifies(&hash, full),
+                "the raw full-width bytes were not hashed"
             );
         }
     }

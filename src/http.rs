@@ -185,7 +185,7 @@ mod tests {
     use crate::domain::{Mobile, SmsCode};
     use crate::session::Sessions;
     use crate::sms_codes::{Attempt, ClaimId, SmsStoreError};
-    use crate::users::{NewUser, UserStoreError};
+    use crate::users::{NewUser, UserId, UserStoreError};
 
     /// A store whose every call panics, standing in for an unexpected bug.
     struct Panics;
@@ -202,7 +202,12 @@ mod tests {
         async fn consume(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
             panic!("unexpected bug")
         }
-        async fn release(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
+        async fn release(
+            &self,
+            _: &Mobile,
+            _: &ClaimId,
+            _: Option<UserId>,
+        ) -> Result<bool, SmsStoreError> {
             panic!("unexpected bug")
         }
     }

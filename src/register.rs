@@ -1,7 +1,9 @@
 //! The registration itself, knowing nothing of Lambda or HTTP: claim the SMS code, hash the
 //! password, sign the session, write the user once, then spend the code. Whatever fails after
 //! the code was proven, and was not the user's doing, releases the code, so the user can retry
-//! with it; nothing is half written.
+//! with it; nothing is half written. When the write's outcome is unknown the release remembers
+//! the user id, and the retry registers under it (replacing that write if it landed), so the
+//! user gets a session, not a false "already registered".
 
 use std::time::SystemTime;
 
@@ -58,10 +60,10 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             sms_code,
             password,
         } = form;
-        let user_id = Uuid::now_v7();
-        let claim = ClaimId::from(user_id);
-        match self.codes.claim(&mobile, &sms_code, &claim).await {
-            Ok(Attempt::Claimed) => {}
+        let fresh_id = Uuid::now_v7();
+        let claim = ClaimId::from(fresh_id);
+        let pending = match self.codes.claim(&mobile, &sms_code, &claim).await {
+            Ok(Attempt::Claimed { pending }) => pending,
             Ok(Attempt::Missing | Attempt::InUse) => return Err(RegisterError::SmsCodeExpired),
             Ok(Attempt::Wrong { burnt }) => {
                 tracing::info!(mobile = %mobile.masked(), burnt, "wrong sms code");
@@ -69,14 +71,28 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             }
             Err(e) => {
                 // Redis may have run the claim and only the reply been lost: undo it, if so.
-                self.settle(&mobile, &claim, Settle::Release).await;
+                self.settle(&mobile, &claim, Settle::Release { pending: None })
+                    .await;
                 return Err(e.into());
             }
+        };
+        // An earlier request with this code may have stored its user and never learnt it: this
+        // request is that registration again, under the same id (the claim is still its own).
+        if pending.is_some() {
+            tracing::info!(mobile = %mobile.masked(), "retrying a write whose outcome was unknown");
         }
-        let result = self.create_user(user_id, &mobile, password).await;
+        let user_id = pending.unwrap_or(fresh_id);
+        let result = self
+            .create_user(user_id, pending.is_some(), &mobile, password)
+            .await;
         let settle = match &result {
             Ok(_) | Err(RegisterError::MobileExists) => Settle::Consume,
-            Err(_) => Settle::Release,
+            // Every attempt failed, but one may have landed: the next request proving this code
+            // must be able to replace it, so the code remembers the id.
+            Err(RegisterError::UserStoreUnavailable(_)) => Settle::Release {
+                pending: Some(user_id),
+            },
+            Err(_) => Settle::Release { pending: None },
         };
         self.settle(&mobile, &claim, settle).await;
         result
@@ -85,6 +101,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
     async fn create_user(
         &self,
         user_id: Uuid,
+        replaces_pending: bool,
         mobile: &Mobile,
         password: crate::domain::Password,
     ) -> Result<Registered, RegisterError> {
@@ -96,6 +113,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             mobile: mobile.clone(),
             password_hash,
             created_at: SystemTime::now(),
+            replaces_pending,
         };
         // Signed before the write, so nothing can fail once the user exists.
         let set_cookie = self
@@ -118,7 +136,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
     async fn settle(&self, mobile: &Mobile, claim: &ClaimId, how: Settle) {
         let done = match how {
             Settle::Consume => self.codes.consume(mobile, claim).await,
-            Settle::Release => self.codes.release(mobile, claim).await,
+            Settle::Release { pending } => self.codes.release(mobile, claim, pending).await,
         };
         match done {
             Ok(held) => {
@@ -131,8 +149,22 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum Settle {
     Consume,
-    Release,
+    /// With `pending`, the code remembers that user id for the next request proving it.
+    Release {
+        pending: Option<Uuid>,
+    },
+}
+
+/// `Consume`, `Release` or `ReleaseRemembering` in the logs (the id itself is not needed there).
+impl std::fmt::Debug for Settle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Settle::Consume => "Consume",
+            Settle::Release { pending: None } => "Release",
+            Settle::Release { pending: Some(_) } => "ReleaseRemembering",
+        })
+    }
 }

@@ -17,8 +17,17 @@
 //! usable again. A claim is idempotent for its own id, so resending it after a dropped
 //! connection is safe. Only Redis's own clock (`TIME`) is compared with the lease.
 //!
-//! While claimed the key holds `<code>|<wrong tries>|<claim id>|<lease end, ms>`, with the TTL the
-//! issuer gave it (`KEEPTTL`); the one-key layout keeps it valid for Redis Cluster too.
+//! A release after a user write whose outcome is unknown (every attempt timed out: DynamoDB may
+//! have stored the user) *remembers the pending user id* in the record. The next request that
+//! proves the same code gets it back from its claim, creates the user under that id, and may
+//! replace an item with that id (and only that id). A wrong code never sees it; a new code from
+//! the issuer (a plain `SET`) replaces the record and forgets it.
+//!
+//! Once a request has looked at it the key holds `<code>|<wrong tries>|<claim id>|<lease end, ms>`,
+//! then `|<pending user id>` only if one is remembered, with the TTL the issuer gave it
+//! (`KEEPTTL`); the one-key layout keeps it valid for Redis Cluster too. Without a pending id the
+//! record is the previous version's, so instances of both can run side by side during a
+//! deployment (an old one would misread only a record with a pending id).
 
 use std::future::Future;
 use std::sync::LazyLock;
@@ -27,8 +36,10 @@ use std::time::Duration;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
 
 use crate::domain::{Mobile, SmsCode};
+use crate::users::UserId;
 
 /// Redis could not be reached, or did not answer in time.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +50,8 @@ pub struct SmsStoreError(String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimId(String);
 
-impl From<uuid::Uuid> for ClaimId {
-    fn from(id: uuid::Uuid) -> Self {
+impl From<Uuid> for ClaimId {
+    fn from(id: Uuid) -> Self {
         Self(id.simple().to_string())
     }
 }
@@ -49,7 +60,8 @@ impl From<uuid::Uuid> for ClaimId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
     /// The code matched and is this request's until consumed, released or the lease ends.
-    Claimed,
+    /// `pending`: the user id an earlier request with this code may have stored, to be reused.
+    Claimed { pending: Option<UserId> },
     /// No code is stored (expired, never sent, used).
     Missing,
     /// The code matched but another request holds it.
@@ -72,11 +84,14 @@ pub trait SmsCodeStore: Send + Sync + 'static {
         mobile: &Mobile,
         claim: &ClaimId,
     ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
-    /// Makes the code usable again if `claim` still holds it; `false` if not.
+    /// Makes the code usable again if `claim` still holds it; `false` if not. With `pending`,
+    /// the record remembers that user id (a write under it may have landed) for the next
+    /// request proving the code; without, it keeps whatever pending id it had.
     fn release(
         &self,
         mobile: &Mobile,
         claim: &ClaimId,
+        pending: Option<UserId>,
     ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
 }
 
@@ -84,50 +99,76 @@ pub fn key(mobile: &Mobile) -> String {
     format!("sms_code_{}", mobile.as_str())
 }
 
-/// KEYS[1] the code; ARGV: typed code, claim id, lease ms, wrong tries allowed.
+/// Reads a record, `code|wrong|owner|lease end` then `|pending` if any; anything else is the
+/// issuer's bare code (`nil`). `record` writes one. Prepended to each script.
+const PARSE: &str = r"
+local function parse(v)
+  local code, wrong, owner, ends, pending = string.match(v, '^(%d+)|(%d+)|(%x*)|(%d+)|(%x*)$')
+  if code then return code, wrong, owner, ends, pending end
+  code, wrong, owner, ends = string.match(v, '^(%d+)|(%d+)|(%x*)|(%d+)$')
+  if code then return code, wrong, owner, ends, '' end
+  return nil
+end
+local function record(code, wrong, owner, ends, pending)
+  local r = code .. '|' .. wrong .. '|' .. owner .. '|' .. ends
+  if pending ~= '' then r = r .. '|' .. pending end
+  return r
+end
+";
+
+/// KEYS[1] the code; ARGV: typed code, claim id, lease ms, wrong tries allowed. Answers
+/// `claimed` (with ` <pending user id>` when the record remembers one), `missing`, `in_use`,
+/// `wrong` or `burnt`; only a request that typed the right code learns the pending id.
 const CLAIM: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return 'missing' end
-local code, wrong, owner, ends = string.match(v, '^(%d+)|(%d+)|(%x*)|(%d+)$')
-if not code then code, wrong, owner, ends = v, '0', '', '0' end
+local code, wrong, owner, ends, pending = parse(v)
+if not code then code, wrong, owner, ends, pending = v, '0', '', '0', '' end
 if code ~= ARGV[1] then
   wrong = tonumber(wrong) + 1
   if wrong >= tonumber(ARGV[4]) then
     redis.call('DEL', KEYS[1])
     return 'burnt'
   end
-  redis.call('SET', KEYS[1], code .. '|' .. wrong .. '|' .. owner .. '|' .. ends, 'KEEPTTL')
+  redis.call('SET', KEYS[1], record(code, wrong, owner, ends, pending), 'KEEPTTL')
   return 'wrong'
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if owner ~= '' and owner ~= ARGV[2] and now < tonumber(ends) then return 'in_use' end
-redis.call('SET', KEYS[1], code .. '|' .. wrong .. '|' .. ARGV[2] .. '|' .. (now + tonumber(ARGV[3])), 'KEEPTTL')
+redis.call('SET', KEYS[1], record(code, wrong, ARGV[2], now + tonumber(ARGV[3]), pending), 'KEEPTTL')
+if pending ~= '' then return 'claimed ' .. pending end
 return 'claimed'
 ";
 
 /// KEYS[1] the code; ARGV[1] claim id. Deletes it if that claim holds it.
 const CONSUME: &str = r"
 local v = redis.call('GET', KEYS[1])
-if v and string.match(v, '^%d+|%d+|(%x*)|%d+$') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
+if not v then return 0 end
+local code, _, owner = parse(v)
+if code and owner == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
-/// KEYS[1] the code; ARGV[1] claim id. Clears the claim (keeping the wrong-try count).
+/// KEYS[1] the code; ARGV[1] claim id, ARGV[2] the pending user id to remember ('' keeps the one
+/// there). Clears the claim (keeping the wrong-try count).
 const RELEASE: &str = r"
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
-local code, wrong, owner = string.match(v, '^(%d+)|(%d+)|(%x*)|%d+$')
-if owner ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], code .. '|' .. wrong .. '||0', 'KEEPTTL')
+local code, wrong, owner, _, pending = parse(v)
+if not code or owner ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '' then pending = ARGV[2] end
+redis.call('SET', KEYS[1], record(code, wrong, '', '0', pending), 'KEEPTTL')
 return 1
 ";
 
-static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM));
-static CONSUME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CONSUME));
-static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
+/// The scripts as sent to Redis: the shared parser, then the body.
+static SOURCES: LazyLock<[String; 3]> =
+    LazyLock::new(|| [CLAIM, CONSUME, RELEASE].map(|body| format!("{PARSE}{body}")));
+
+static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[0]));
+static CONSUME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[1]));
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[2]));
 
 /// The Redis adapter. Its connection is made lazily on first use (so Redis down at cold start
 /// gives 503 answers, not a failed init), shared by every request of the instance, and remade by
@@ -177,7 +218,7 @@ impl RedisSmsCodes {
     pub async fn warm_up(&self, limit: Duration) {
         let load = self.with_reconnect(|mut conn| async move {
             let mut pipe = redis::pipe();
-            for script in [CLAIM, CONSUME, RELEASE] {
+            for script in SOURCES.iter() {
                 pipe.cmd("SCRIPT").arg("LOAD").arg(script);
             }
             pipe.query_async::<Vec<String>>(&mut conn).await
@@ -237,8 +278,15 @@ impl SmsCodeStore for RedisSmsCodes {
         let attempts = self.rules.attempts.to_string();
         let args = [code.expose(), claim.0.as_str(), &lease, &attempts];
         let found: String = self.run(&CLAIM_SCRIPT, mobile, &args).await?;
+        if let Some(pending) = found.strip_prefix("claimed ") {
+            let pending = Uuid::try_parse(pending)
+                .map_err(|_| SmsStoreError("unreadable pending user id".to_owned()))?;
+            return Ok(Attempt::Claimed {
+                pending: Some(pending),
+            });
+        }
         Ok(match found.as_str() {
-            "claimed" => Attempt::Claimed,
+            "claimed" => Attempt::Claimed { pending: None },
             "missing" => Attempt::Missing,
             "in_use" => Attempt::InUse,
             "wrong" => Attempt::Wrong { burnt: false },
@@ -252,8 +300,18 @@ impl SmsCodeStore for RedisSmsCodes {
         Ok(deleted == 1)
     }
 
-    async fn release(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
-        let released: i64 = self.run(&RELEASE_SCRIPT, mobile, &[&claim.0]).await?;
+    async fn release(
+        &self,
+        mobile: &Mobile,
+        claim: &ClaimId,
+        pending: Option<UserId>,
+    ) -> Result<bool, SmsStoreError> {
+        let pending = pending
+            .map(|id| id.simple().to_string())
+            .unwrap_or_default();
+        let released: i64 = self
+            .run(&RELEASE_SCRIPT, mobile, &[&claim.0, &pending])
+            .await?;
         Ok(released == 1)
     }
 }

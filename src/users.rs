@@ -1,5 +1,7 @@
 //! The users table in DynamoDB, keyed by `mobile`. A user is written once, with a conditional
-//! put, so a number registers once whatever the race.
+//! put, so a number registers once whatever the race. The one item a put may replace is the one
+//! an earlier request with the same SMS code may have stored under the same (pending) user id,
+//! when that request could not learn whether its write landed.
 
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +14,9 @@ use uuid::Uuid;
 
 use crate::domain::Mobile;
 
+/// A user's id: a UUIDv7, made when the code is first proven.
+pub type UserId = Uuid;
+
 /// A user ready to be stored: every field already valid, the password already hashed.
 #[derive(Debug)]
 pub struct NewUser {
@@ -20,6 +25,10 @@ pub struct NewUser {
     /// Argon2id PHC string.
     pub password_hash: String,
     pub created_at: SystemTime,
+    /// `user_id` is the pending id an earlier request with the same code left behind, its write's
+    /// outcome unknown: an item under this mobile with this `user_id` is that write, and is
+    /// replaced. Any other item still makes the mobile taken.
+    pub replaces_pending: bool,
 }
 
 impl NewUser {
@@ -46,7 +55,7 @@ pub enum UserStoreError {
 }
 
 pub trait UserStore: Send + Sync + 'static {
-    /// Stores `user` unless its mobile is taken.
+    /// Stores `user` unless its mobile is taken (by another user id, when `replaces_pending`).
     fn insert(&self, user: &NewUser) -> impl Future<Output = Result<(), UserStoreError>> + Send;
 }
 
@@ -79,7 +88,15 @@ impl UserStore for DynamoUsers {
             .item("name", s(user.mobile.as_str()))
             .item("password_hash", s(&user.password_hash))
             .item("created_at", s(&user.created_at_rfc3339()))
-            .condition_expression("attribute_not_exists(mobile)")
+            .condition_expression(if user.replaces_pending {
+                "attribute_not_exists(mobile) OR user_id = :pending"
+            } else {
+                "attribute_not_exists(mobile)"
+            })
+            .set_expression_attribute_values(
+                user.replaces_pending
+                    .then(|| [(":pending".to_owned(), s(&user_id))].into()),
+            )
             // If an attempt timed out after DynamoDB stored the item, the SDK's retry meets the
             // condition: the old item then tells whether the winner was this very request.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -345,3 +345,87 @@ async fn dynamodb_unreachable_is_503_and_the_code_is_given_back_with_its_ttl() {
     assert_contract(status, &body, &resp, (201, "0", "registered"));
     assert!(st.item(&mobile).await.is_some());
 }
+
+/// The argon2id hash in `item` verifies `typed` as a login must present it: in NFKC.
+fn login_verifies(item: &support::Item, typed: &str) -> bool {
+    let nfkc = ihome_register::domain::nfkc(typed);
+    let hash = PasswordHash::new(s(item, "password_hash")).unwrap();
+    Argon2::default()
+        .verify_password(nfkc.as_bytes(), &hash)
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_password_typed_full_width_signs_in_typed_half_width_and_back() {
+    let mut st = Stores::fresh().await;
+    let app = st.app().await;
+    // A Chinese input method left in full-width mode, then the same keys half-width.
+    let (full, half) = ("ｃｏｒｒｅｃｔ　ｈｏｒｓｅ　ｂａｔｔｅｒｙ", PASSWORD);
+    for (typed_here, typed_at_login) in [(full, half), (half, full)] {
+        let mobile = random_mobile();
+        st.set_code(&mobile, "868686", 300).await;
+        let body = json!({"mobile": mobile, "sms_code": "868686",
+                          "password": typed_here, "password2": typed_here});
+        let (status, answer, resp) = post(&app, &body.to_string()).await;
+        assert_contract(status, &answer, &resp, (201, "0", "registered"));
+        let item = st.item(&mobile).await.unwrap();
+        assert!(
+            login_verifies(&item, typed_at_login),
+            "{typed_here} / {typed_at_login}"
+        );
+        assert!(login_verifies(&item, typed_here));
+        let raw = PasswordHash::new(s(&item, "password_hash")).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(full.as_bytes(), &raw)
+                .is_err(),
+            "the hash is of the normalised password, never of the full-width bytes"
+        );
+        assert_eq!(st.code(&mobile).await, None);
+    }
+}
+
+#[tokio::test]
+async fn password_fields_in_two_widths_are_one_password_and_still_face_the_policy() {
+    let mut st = Stores::fresh().await;
+    let app = st.app().await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "979797", 300).await;
+    let full_width_mobile: String = mobile
+        .chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+        .collect();
+    let try_with = |password: &str, password2: &str| {
+        json!({"mobile": mobile, "sms_code": "979797", "password": password, "password2": password2})
+            .to_string()
+    };
+    for (body, want) in [
+        (
+            try_with("ｉｌｏｖｅｙｏｕ", "iloveyou"),
+            (400, "4103", "weak_password"),
+        ),
+        (
+            try_with(&full_width_mobile, &mobile),
+            (400, "4103", "weak_password"),
+        ),
+        (
+            try_with("\u{fb03}\u{fb03}a", "ffiffia"),
+            (400, "4103", "weak_password"),
+        ),
+    ] {
+        let (status, answer, resp) = post(&app, &body).await;
+        assert_contract(status, &answer, &resp, want);
+    }
+    assert_eq!(
+        st.code(&mobile).await.as_deref(),
+        Some("979797"),
+        "nothing consumed"
+    );
+    // 4 characters typed, 8 after NFKC: long enough, and typed differently in the two fields.
+    let (status, answer, resp) = post(&app, &try_with("\u{fb03}\u{fb03}ab", "ffiffiab")).await;
+    assert_contract(status, &answer, &resp, (201, "0", "registered"));
+    let item = st.item(&mobile).await.unwrap();
+    assert!(login_verifies(&item, "ffiffiab"));
+    assert!(login_verifies(&item, "\u{fb03}\u{fb03}ab"));
+    assert_eq!(st.count_items().await, 1);
+}

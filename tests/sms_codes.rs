@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use ihome_register::domain::{Mobile, SmsCode};
 use ihome_register::sms_codes::{Attempt, ClaimId, CodeRules, RedisSmsCodes, SmsCodeStore};
+use redis::AsyncCommands;
 use secrecy::SecretString;
 use support::{StoredCode, Stores, random_mobile};
+use uuid::Uuid;
 
 const ONE_MINUTE: CodeRules = CodeRules {
     lease: Duration::from_secs(60),
@@ -34,6 +36,14 @@ fn stored(digits: &str, wrong: u32, claimed: bool) -> Option<StoredCode> {
         digits: digits.into(),
         wrong,
         claimed,
+        pending: None,
+    })
+}
+
+fn remembering(digits: &str, wrong: u32, claimed: bool, user: Uuid) -> Option<StoredCode> {
+    Some(StoredCode {
+        pending: Some(user.simple().to_string()),
+        ..stored(digits, wrong, claimed).unwrap()
     })
 }
 
@@ -52,7 +62,7 @@ async fn a_claim_holds_the_code_for_one_request_and_keeps_its_ttl() {
     let right = code("123456");
     assert_eq!(
         codes.claim(&mobile, &right, &mine).await.unwrap(),
-        Attempt::Claimed
+        Attempt::Claimed { pending: None }
     );
     assert_eq!(st.stored(m).await, stored("123456", 0, true));
     let pttl = st.pttl(m).await;
@@ -64,7 +74,7 @@ async fn a_claim_holds_the_code_for_one_request_and_keeps_its_ttl() {
     );
     assert_eq!(
         codes.claim(&mobile, &right, &mine).await.unwrap(),
-        Attempt::Claimed,
+        Attempt::Claimed { pending: None },
         "claiming again with the same id (a resent command) is harmless"
     );
 }
@@ -78,17 +88,17 @@ async fn only_the_holder_consumes_or_releases_and_a_release_keeps_the_ttl() {
     st.set_code(m, "654321", 60).await;
     codes.claim(&mobile, &code("654321"), &mine).await.unwrap();
 
-    assert!(!codes.release(&mobile, &other).await.unwrap());
+    assert!(!codes.release(&mobile, &other, None).await.unwrap());
     assert!(!codes.consume(&mobile, &other).await.unwrap());
     assert_eq!(st.stored(m).await, stored("654321", 0, true));
 
-    assert!(codes.release(&mobile, &mine).await.unwrap());
+    assert!(codes.release(&mobile, &mine, None).await.unwrap());
     assert_eq!(st.code(m).await.as_deref(), Some("654321"));
     let pttl = st.pttl(m).await;
     assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
     assert_eq!(
         codes.claim(&mobile, &code("654321"), &other).await.unwrap(),
-        Attempt::Claimed,
+        Attempt::Claimed { pending: None },
         "a released code serves the next request"
     );
     assert!(codes.consume(&mobile, &other).await.unwrap());
@@ -106,7 +116,7 @@ async fn a_newer_code_is_never_touched_by_the_end_of_an_older_claim() {
     codes.claim(&mobile, &code("111111"), &mine).await.unwrap();
     st.set_code(m, "222222", 300).await;
 
-    assert!(!codes.release(&mobile, &mine).await.unwrap());
+    assert!(!codes.release(&mobile, &mine, None).await.unwrap());
     assert!(!codes.consume(&mobile, &mine).await.unwrap());
     assert_eq!(st.code(m).await.as_deref(), Some("222222"));
     assert!(
@@ -148,7 +158,7 @@ async fn wrong_tries_count_against_the_code_and_the_last_one_deletes_it() {
     );
     assert_eq!(
         codes.claim(&mobile, &code("135790"), &id()).await.unwrap(),
-        Attempt::Claimed,
+        Attempt::Claimed { pending: None },
         "a code not yet burnt still works"
     );
 }
@@ -184,11 +194,11 @@ async fn a_claim_whose_lease_ran_out_is_taken_over() {
     let right = code("975310");
     assert_eq!(
         codes.claim(&mobile, &right, &lapsed).await.unwrap(),
-        Attempt::Claimed
+        Attempt::Claimed { pending: None }
     );
     assert_eq!(
         codes.claim(&mobile, &right, &next).await.unwrap(),
-        Attempt::Claimed
+        Attempt::Claimed { pending: None }
     );
     assert!(
         !codes.consume(&mobile, &lapsed).await.unwrap(),
@@ -196,4 +206,118 @@ async fn a_claim_whose_lease_ran_out_is_taken_over() {
     );
     assert!(codes.consume(&mobile, &next).await.unwrap());
     assert_eq!(st.code(m).await, None);
+}
+
+#[tokio::test]
+async fn a_release_after_an_unknown_write_hands_its_user_id_to_the_next_right_code_only() {
+    let mut st = Stores::fresh().await;
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let m = mobile.as_str();
+    let (first, second, third) = (id(), id(), id());
+    let user = Uuid::now_v7();
+    st.set_code(m, "314159", 120).await;
+    let right = code("314159");
+    assert_eq!(
+        codes.claim(&mobile, &right, &first).await.unwrap(),
+        Attempt::Claimed { pending: None }
+    );
+    assert!(
+        !codes.release(&mobile, &second, Some(user)).await.unwrap(),
+        "only the holder releases, and so only it can leave an id"
+    );
+    assert_eq!(st.stored(m).await, stored("314159", 0, true));
+    assert!(codes.release(&mobile, &first, Some(user)).await.unwrap());
+    assert_eq!(st.stored(m).await, remembering("314159", 0, false, user));
+    let pttl = st.pttl(m).await;
+    assert!(pttl > 100_000 && pttl <= 120_000, "the TTL is kept: {pttl}");
+
+    // A wrong code counts, keeps the id, and is never told it.
+    assert_eq!(
+        codes
+            .claim(&mobile, &code("271828"), &second)
+            .await
+            .unwrap(),
+        Attempt::Wrong { burnt: false }
+    );
+    assert_eq!(st.stored(m).await, remembering("314159", 1, false, user));
+
+    // The right code gets it back, again if the claim is resent, and no one else meanwhile.
+    let handed = Attempt::Claimed {
+        pending: Some(user),
+    };
+    assert_eq!(codes.claim(&mobile, &right, &second).await.unwrap(), handed);
+    assert_eq!(codes.claim(&mobile, &right, &second).await.unwrap(), handed);
+    assert_eq!(
+        codes.claim(&mobile, &right, &third).await.unwrap(),
+        Attempt::InUse
+    );
+    assert_eq!(st.stored(m).await, remembering("314159", 1, true, user));
+
+    // A release with nothing to remember (e.g. the hash failed) keeps the id.
+    assert!(codes.release(&mobile, &second, None).await.unwrap());
+    assert_eq!(st.stored(m).await, remembering("314159", 1, false, user));
+    assert_eq!(codes.claim(&mobile, &right, &third).await.unwrap(), handed);
+    assert!(codes.consume(&mobile, &third).await.unwrap());
+    assert_eq!(st.stored(m).await, None, "spent, and the id with it");
+}
+
+#[tokio::test]
+async fn a_new_code_from_the_issuer_forgets_the_pending_id() {
+    let mut st = Stores::fresh().await;
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let m = mobile.as_str();
+    let claim = id();
+    st.set_code(m, "161803", 120).await;
+    codes.claim(&mobile, &code("161803"), &claim).await.unwrap();
+    codes
+        .release(&mobile, &claim, Some(Uuid::now_v7()))
+        .await
+        .unwrap();
+    assert!(st.stored(m).await.unwrap().pending.is_some());
+
+    st.set_code(m, "577215", 300).await;
+    assert_eq!(
+        codes.claim(&mobile, &code("577215"), &id()).await.unwrap(),
+        Attempt::Claimed { pending: None }
+    );
+    assert_eq!(st.stored(m).await, stored("577215", 0, true));
+}
+
+#[tokio::test]
+async fn records_in_the_previous_layout_are_read_and_kept_in_it() {
+    // What the version before pending ids left in Redis: four fields. Instances of both
+    // versions read each other's records as long as no id is pending.
+    let mut st = Stores::fresh().await;
+    let (codes, mobile) = store(&st, ONE_MINUTE);
+    let m = mobile.as_str();
+    let key = support::key(m);
+    let holder = id();
+    let _: () = st.redis.set_ex(&key, "141421|2||0", 120).await.unwrap();
+    assert_eq!(
+        codes
+            .claim(&mobile, &code("141421"), &holder)
+            .await
+            .unwrap(),
+        Attempt::Claimed { pending: None }
+    );
+    assert!(codes.release(&mobile, &holder, None).await.unwrap());
+    let raw: String = st.redis.get(&key).await.unwrap();
+    assert_eq!(
+        raw, "141421|2||0",
+        "no pending id: the previous layout exactly"
+    );
+
+    let far = "99999999999999";
+    let theirs = format!("141421|2|{}|{far}", "ab".repeat(16));
+    let _: () = st.redis.set_ex(&key, &theirs, 120).await.unwrap();
+    assert_eq!(
+        codes.claim(&mobile, &code("141421"), &id()).await.unwrap(),
+        Attempt::InUse,
+        "a claim made by the previous version holds"
+    );
+    assert_eq!(
+        codes.claim(&mobile, &code("000000"), &id()).await.unwrap(),
+        Attempt::Wrong { burnt: true },
+        "its wrong-try count carries on (3 allowed here)"
+    );
 }

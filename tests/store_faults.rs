@@ -1,7 +1,8 @@
 //! Store faults injected by proxies in front of the real servers: DynamoDB throttling, a hung
 //! endpoint, a reply that comes back too late; Redis replies or commands delayed past the
 //! timeout. Each fault answers 503 in the contract (or is absorbed), writes no partial user and
-//! keeps the SMS code usable.
+//! keeps the SMS code usable. A write whose outcome the function never learnt is finished by
+//! the retry with the same code, under the same user id; nothing else is ever replaced.
 
 mod support;
 
@@ -89,34 +90,230 @@ async fn a_write_whose_reply_came_too_late_is_recognised_on_retry() {
     assert_eq!(st.code(&mobile).await, None);
 }
 
-#[tokio::test]
-async fn replies_late_on_every_attempt_are_503_with_a_whole_user_and_the_code_released() {
-    // The first attempt stores the user, and no reply arrives in time: the function cannot know
-    // and answers 503. Nothing is half written, and the code is released; a retry then learns
-    // the mobile is registered (the user signs in with the password just chosen).
+/// One registration through the handler with `password`: (status, code, the cookie's `sub`).
+/// None of its secrets may reach the logs.
+async fn register_with(
+    st: &Stores,
+    app: &Arc<App>,
+    mobile: &str,
+    code: &str,
+    password: &str,
+) -> (u16, String, Option<String>) {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use serde_json::{Value, json};
+    support::logs::forbid([mobile, code, password]);
+    let body =
+        json!({"mobile": mobile, "sms_code": code, "password": password, "password2": password});
+    let mut e: Value =
+        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
+    e["body"] = json!(body.to_string());
+    let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let resp = ihome_register::http::handle(app.clone(), req).await;
+    support::logs::assert_clean();
+    let lambda_http::Body::Text(text) = resp.body() else {
+        panic!("text body")
+    };
+    let answer: Value = serde_json::from_str(text).unwrap();
+    let sub = resp.headers().get("set-cookie").map(|c| {
+        let token = c.to_str().unwrap().split(['=', ';']).nth(1).unwrap();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&["ihome"]);
+        let key = DecodingKey::from_secret(st.secret.as_bytes());
+        jsonwebtoken::decode::<ihome_register::session::Claims>(token, &key, &validation)
+            .unwrap()
+            .claims
+            .sub
+    });
+    let code = answer["code"].as_str().unwrap().to_owned();
+    (resp.status().as_u16(), code, sub)
+}
+
+/// Whether the stored hash verifies `password`.
+fn hash_verifies(item: &support::Item, password: &str) -> bool {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    let hash = PasswordHash::new(s(item, "password_hash")).unwrap();
+    Argon2::default()
+        .verify_password(password.as_bytes(), &hash)
+        .is_ok()
+}
+
+const FIRST: &str = "first choice of password";
+const SECOND: &str = "second thought password";
+
+/// DynamoDB stores the user (password `FIRST`) but every attempt's reply is late: 503, a whole
+/// user, and the code released remembering that user's id, which it returns.
+async fn a_write_of_unknown_outcome(st: &mut Stores, mobile: &str, code: &str) -> String {
     let late = Fault::LateReply(Duration::from_millis(1500));
-    let (mut st, proxy, app, mobile) = setup(vec![], late).await;
+    let proxy = DynamoProxy::start(&require_env("AWS_ENDPOINT_URL_DYNAMODB"), vec![], late).await;
+    let app = st.app_with(None, Some(&proxy.url)).await;
+    st.set_code(mobile, code, 300).await;
     assert_eq!(
-        register(&app, &mobile, "808080").await,
-        (503, "user_store_unavailable".into())
+        register_with(st, &app, mobile, code, FIRST).await,
+        (503, "user_store_unavailable".into(), None)
     );
     assert_eq!(proxy.requests(), 3);
-    let item = st.item(&mobile).await.expect("the first attempt landed");
+    let item = st.item(mobile).await.expect("the first attempt landed");
     for field in ["mobile", "user_id", "name", "password_hash", "created_at"] {
         assert!(!s(&item, field).is_empty(), "{field}");
     }
+    assert!(hash_verifies(&item, FIRST));
     assert_eq!(st.count_items().await, 1);
-    assert_eq!(st.code(&mobile).await.as_deref(), Some("808080"));
+    let user_id = s(&item, "user_id").to_owned();
+    let left = st.stored(mobile).await.expect("the code is released");
+    assert_eq!(
+        (left.digits.as_str(), left.wrong, left.claimed),
+        (code, 0, false)
+    );
+    assert_eq!(
+        left.pending.as_deref(),
+        Some(
+            uuid::Uuid::parse_str(&user_id)
+                .unwrap()
+                .simple()
+                .to_string()
+                .as_str()
+        ),
+        "the code remembers whose write it may have been"
+    );
+    user_id
+}
+
+#[tokio::test]
+async fn a_retry_after_a_write_of_unknown_outcome_registers_under_that_id() {
+    // The user retries with the same code, and (having forgotten, or retyped) another password:
+    // 201 with a session for the user the first write created, whose password is now the one
+    // just typed. Never a false 409.
+    let mut st = Stores::fresh().await;
+    let mobile = random_mobile();
+    let first_id = a_write_of_unknown_outcome(&mut st, &mobile, "808080").await;
+
+    let healthy = st.app().await;
+    let (status, code, sub) = register_with(&st, &healthy, &mobile, "808080", SECOND).await;
+    assert_eq!((status, code.as_str()), (201, "registered"));
+    assert_eq!(st.count_items().await, 1);
+    let item = st.item(&mobile).await.unwrap();
+    assert_eq!(s(&item, "user_id"), first_id);
+    assert_eq!(sub.as_deref(), Some(first_id.as_str()), "the cookie's sub");
+    assert!(hash_verifies(&item, SECOND), "the retry's password wins");
+    assert!(!hash_verifies(&item, FIRST));
+    assert_eq!(
+        (s(&item, "mobile"), s(&item, "name")),
+        (mobile.as_str(), mobile.as_str())
+    );
+    assert_eq!(st.code(&mobile).await, None, "the code is spent");
+}
+
+#[tokio::test]
+async fn a_wrong_code_never_learns_or_uses_the_pending_id() {
+    let mut st = Stores::fresh().await;
+    let mobile = random_mobile();
+    let first_id = a_write_of_unknown_outcome(&mut st, &mobile, "818181").await;
+    let before = st.item(&mobile).await.unwrap();
 
     let healthy = st.app().await;
     assert_eq!(
-        register(&healthy, &mobile, "808080").await,
-        (409, "mobile_exists".into())
+        register_with(&st, &healthy, &mobile, "181818", SECOND).await,
+        (400, "sms_code_mismatch".into(), None)
     );
     assert_eq!(
-        s(&st.item(&mobile).await.unwrap(), "user_id"),
-        s(&item, "user_id")
+        st.item(&mobile).await.unwrap(),
+        before,
+        "the user is untouched"
     );
+    let left = st.stored(&mobile).await.unwrap();
+    assert_eq!((left.wrong, left.claimed), (1, false));
+    assert!(left.pending.is_some(), "still there for the right code");
+
+    let (status, _, sub) = register_with(&st, &healthy, &mobile, "818181", SECOND).await;
+    assert_eq!((status, sub.as_deref()), (201, Some(first_id.as_str())));
+}
+
+#[tokio::test]
+async fn a_new_code_from_the_issuer_forgets_the_pending_id_and_the_user_is_told_409() {
+    // The user asked for another code instead of retrying: the issuer's plain SET replaces the
+    // record, so nothing can replace the user the first write created. The answer is 409; the
+    // user signs in with the password of the first attempt (or resets it).
+    let mut st = Stores::fresh().await;
+    let mobile = random_mobile();
+    a_write_of_unknown_outcome(&mut st, &mobile, "828282").await;
+    let before = st.item(&mobile).await.unwrap();
+    st.set_code(&mobile, "383838", 300).await;
+    assert_eq!(st.stored(&mobile).await.unwrap().pending, None);
+
+    let healthy = st.app().await;
+    assert_eq!(
+        register_with(&st, &healthy, &mobile, "383838", SECOND).await,
+        (409, "mobile_exists".into(), None)
+    );
+    let after = st.item(&mobile).await.unwrap();
+    assert_eq!(after, before, "the item is unchanged");
+    assert!(hash_verifies(&after, FIRST) && !hash_verifies(&after, SECOND));
+    assert_eq!(st.code(&mobile).await, None);
+}
+
+#[tokio::test]
+async fn a_user_registered_under_another_id_is_never_replaced_by_a_pending_retry() {
+    // Every attempt is throttled: nothing is written, but the function cannot tell, so the code
+    // remembers its id. Meanwhile another registration stores the mobile under another id; the
+    // retry must meet the condition and get 409, that user untouched.
+    let mut st = Stores::fresh().await;
+    let proxy = DynamoProxy::start(
+        &require_env("AWS_ENDPOINT_URL_DYNAMODB"),
+        vec![],
+        Fault::Throttle,
+    )
+    .await;
+    let app = st.app_with(None, Some(&proxy.url)).await;
+    let mobile = random_mobile();
+    st.set_code(&mobile, "848484", 300).await;
+    assert_eq!(
+        register_with(&st, &app, &mobile, "848484", FIRST).await,
+        (503, "user_store_unavailable".into(), None)
+    );
+    assert!(st.item(&mobile).await.is_none());
+    assert!(st.stored(&mobile).await.unwrap().pending.is_some());
+
+    st.put_user(&mobile, "earlier-user").await;
+    let before = st.item(&mobile).await.unwrap();
+    let healthy = st.app().await;
+    assert_eq!(
+        register_with(&st, &healthy, &mobile, "848484", SECOND).await,
+        (409, "mobile_exists".into(), None)
+    );
+    assert_eq!(st.item(&mobile).await.unwrap(), before);
+    assert_eq!(st.count_items().await, 1);
+    assert_eq!(
+        st.code(&mobile).await,
+        None,
+        "spent: the mobile has its user"
+    );
+}
+
+#[tokio::test]
+async fn two_retries_in_flight_at_once_have_exactly_one_winner() {
+    let mut st = Stores::fresh().await;
+    let mobile = random_mobile();
+    let first_id = a_write_of_unknown_outcome(&mut st, &mobile, "858585").await;
+
+    let healthy = st.app().await;
+    let third = "third password typed";
+    let (a, b) = tokio::join!(
+        register_with(&st, &healthy, &mobile, "858585", SECOND),
+        register_with(&st, &healthy, &mobile, "858585", third),
+    );
+    let mut answers = [a.clone(), b.clone()].map(|(status, code, _)| (status, code));
+    answers.sort();
+    assert_eq!(
+        answers,
+        [(201, "registered".into()), (400, "sms_code_expired".into())],
+        "{a:?} {b:?}"
+    );
+    let (winner, password) = if a.0 == 201 { (a, SECOND) } else { (b, third) };
+    assert_eq!(winner.2.as_deref(), Some(first_id.as_str()));
+    let item = st.item(&mobile).await.unwrap();
+    assert_eq!(s(&item, "user_id"), first_id);
+    assert!(hash_verifies(&item, password), "the winner's password");
+    assert_eq!(st.count_items().await, 1);
     assert_eq!(st.code(&mobile).await, None);
 }
 

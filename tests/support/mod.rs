@@ -239,12 +239,15 @@ impl Stores {
     }
 }
 
-/// `<code>` as the issuer writes it, or `<code>|<wrong tries>|<claim id>|<lease end>`.
+/// `<code>` as the issuer writes it, or `<code>|<wrong tries>|<claim id>|<lease end>`, then
+/// `|<pending user id>` if one is remembered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCode {
     pub digits: String,
     pub wrong: u32,
     pub claimed: bool,
+    /// The user id (32 hex digits) a write of unknown outcome used, if the record remembers one.
+    pub pending: Option<String>,
 }
 
 impl StoredCode {
@@ -255,11 +258,19 @@ impl StoredCode {
                 digits: digits.into(),
                 wrong: 0,
                 claimed: false,
+                pending: None,
             },
             [digits, wrong, claim, _] => Self {
                 digits: digits.into(),
                 wrong: wrong.parse().unwrap(),
                 claimed: !claim.is_empty(),
+                pending: None,
+            },
+            [digits, wrong, claim, _, pending] if !pending.is_empty() => Self {
+                digits: digits.into(),
+                wrong: wrong.parse().unwrap(),
+                claimed: !claim.is_empty(),
+                pending: Some(pending.into()),
             },
             _ => panic!("unexpected stored code layout ({} fields)", fields.len()),
         }

@@ -10,7 +10,7 @@ use ihome_register::http::Service;
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
 use ihome_register::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
-use ihome_register::users::{NewUser, UserStore, UserStoreError};
+use ihome_register::users::{NewUser, UserId, UserStore, UserStoreError};
 
 pub struct NoCodes;
 
@@ -21,7 +21,12 @@ impl SmsCodeStore for NoCodes {
     async fn consume(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
         unreachable!("no code is ever claimed")
     }
-    async fn release(&self, _: &Mobile, _: &ClaimId) -> Result<bool, SmsStoreError> {
+    async fn release(
+        &self,
+        _: &Mobile,
+        _: &ClaimId,
+        _: Option<UserId>,
+    ) -> Result<bool, SmsStoreError> {
         unreachable!("no code is ever claimed")
     }
 }
