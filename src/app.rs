@@ -9,12 +9,14 @@ use crate::config::Config;
 use crate::domain::Mobile;
 use crate::hashing;
 use crate::http::Service;
+use crate::metrics::Timed;
 use crate::register::Registrar;
 use crate::session::Sessions;
 use crate::sms_codes::{CodeRules, RedisSmsCodes};
 use crate::users::DynamoUsers;
 
-pub type App = Service<RedisSmsCodes, DynamoUsers>;
+/// The function: each store's calls timed for the metrics line.
+pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -48,7 +50,7 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
         .expect("allocating the hash memory does not panic");
     Mobile::prepare();
     codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
-    let registrar = Registrar::new(codes, users, Sessions::new(config));
+    let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(config));
     Ok(Service::new(registrar, config))
 }
 

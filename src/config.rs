@@ -31,6 +31,7 @@ pub enum ConfigError {
 /// | `SMS_CODE_LEASE_MS` | 10000 | how long a request's claim on a code lasts if never ended |
 /// | `STATUS_CODES` | `ihome` | `ihome`: HTTP 200 where the seed answered in JSON; `http`: real statuses |
 /// | `ALLOWED_ORIGINS` | none | comma-separated exact origins a browser may register from |
+/// | `METRICS_NAMESPACE` | `IHome/Registration` | CloudWatch namespace of the EMF metrics |
 ///
 /// The lease should be at least the function timeout, so a claim outlives the request holding it.
 ///
@@ -51,6 +52,7 @@ pub struct Config {
     pub status_mode: StatusMode,
     /// Lowercase origins (`scheme://host[:port]`); empty when `ALLOWED_ORIGINS` is unset.
     pub allowed_origins: Vec<String>,
+    pub metrics_namespace: String,
 }
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -140,6 +142,9 @@ impl Config {
                     ));
                 }
             },
+            metrics_namespace: get("METRICS_NAMESPACE")
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned()),
             allowed_origins: match get("ALLOWED_ORIGINS") {
                 None => Vec::new(),
                 Some(list) => parse_origins(&list).ok_or(ConfigError::Invalid(
@@ -222,6 +227,7 @@ mod tests {
         assert_eq!(c.sms_code_attempts, 5);
         assert_eq!(c.sms_code_lease, Duration::from_secs(10));
         assert_eq!(c.status_mode, StatusMode::Ihome);
+        assert_eq!(c.metrics_namespace, "IHome/Registration");
         assert!(c.allowed_origins.is_empty());
     }
 

@@ -88,7 +88,8 @@ pub fn hash(password: &Password) -> Result<String, HashError> {
 
 /// Hashes on tokio's blocking pool.
 pub async fn hash_off_runtime(password: Password) -> Result<String, HashError> {
-    tokio::task::spawn_blocking(move || hash(&password))
+    let hashed = tokio::task::spawn_blocking(move || hash(&password));
+    crate::metrics::timed(crate::metrics::Stage::Hash, hashed)
         .await
         .map_err(|e| HashError::Task(e.to_string()))?
 }

@@ -8,7 +8,7 @@ use lambda_http::http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, VARY,
 };
 use lambda_http::http::{HeaderValue, Method};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tracing::Instrument;
@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::contract::{Lang, Outcome, StatusMode, negotiate};
 use crate::domain::Registration;
+use crate::metrics::{self, Metrics};
 use crate::origin::OriginPolicy;
 use crate::register::{RegisterError, Registrar};
 use crate::sms_codes::SmsCodeStore;
@@ -33,6 +34,7 @@ pub struct Service<C, U> {
     pub registrar: Registrar<C, U>,
     pub origins: OriginPolicy,
     pub status_mode: StatusMode,
+    pub metrics: Metrics,
 }
 
 impl<C, U> Service<C, U> {
@@ -41,6 +43,7 @@ impl<C, U> Service<C, U> {
             registrar,
             origins: OriginPolicy::new(config),
             status_mode: config.status_mode,
+            metrics: Metrics::new(&config.metrics_namespace),
         }
     }
 }
@@ -56,17 +59,20 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
             .get("accept-language")
             .and_then(|v| v.to_str().ok()),
     );
-    let mode = service.status_mode;
+    let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+    let in_task = service.clone();
     // The task carries the invocation's span, so its log lines keep the request id.
-    let task = async move { respond(&service, req).await }.instrument(tracing::Span::current());
-    let (outcome, cookie) = match tokio::spawn(task).await {
+    let task = metrics::measured(async move { respond(&in_task, req).await })
+        .instrument(tracing::Span::current());
+    let ((outcome, cookie), spent) = match tokio::spawn(task).await {
         Ok(answer) => answer,
         Err(e) => {
             tracing::error!(panicked = e.is_panic(), "registration task failed");
-            (Outcome::Internal, None)
+            ((Outcome::Internal, None), metrics::Spent::default())
         }
     };
-    answer(outcome, lang, cookie, mode)
+    service.metrics.emit(outcome, spent, request_id.as_deref());
+    answer(outcome, lang, cookie, service.status_mode)
 }
 
 async fn respond<C: SmsCodeStore, U: UserStore>(

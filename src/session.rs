@@ -139,7 +139,10 @@ mod tests {
 
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.alg, Algorithm::HS256);
-        assert_eq!(header.kid.as_deref(), Some(key_id(SECRET.as_bytes()).as_str()));
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(key_id(SECRET.as_bytes()).as_str())
+        );
 
         let wrong = DecodingKey::from_secret(b"another secret of thirty-two bytes!!");
         assert!(jsonwebtoken::decode::<Claims>(token, &wrong, &validation).is_err());

@@ -166,6 +166,7 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
 
     let mut stored = 0;
     let mut replayed = 0;
+    let mut answered = Vec::new();
     let mut masked_mobiles = Vec::new();
     for path in event_files() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
@@ -202,6 +203,7 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
             Reply::Error(e) => panic!("{ctx}: the function failed the invocation: {e}"),
         };
         replayed += 1;
+        answered.push(want.code().to_owned());
 
         // The answer.
         let (http_status, errno, code_name) = want.parts();
@@ -313,14 +315,38 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
     for (_, function) in [healthy, no_redis, no_dynamodb] {
         logs.push_str(&function.stop().await);
     }
+    // Every line is one JSON object: a log line, or the invocation's metrics (EMF).
+    let mut metered = Vec::new();
+    let mut cold_starts = 0;
     for line in logs.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value =
             serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        if let Some(emf) = v.get("_aws") {
+            let directives = &emf["CloudWatchMetrics"];
+            assert_eq!(directives[0]["Namespace"], "IHome/Registration", "{line}");
+            assert_eq!(
+                directives[0]["Dimensions"],
+                serde_json::json!([["Outcome"]])
+            );
+            assert!(
+                emf["Timestamp"].is_u64() && v["requestId"].is_string(),
+                "{line}"
+            );
+            assert_eq!(v["Requests"], 1, "{line}");
+            cold_starts += v["ColdStart"].as_u64().unwrap_or(0);
+            metered.push(v["Outcome"].as_str().unwrap().to_owned());
+            continue;
+        }
         assert!(
             v["span"]["requestId"].is_string() || v["fields"]["message"].is_string(),
             "{line}"
         );
     }
+    // One metrics object per invocation, naming its outcome; one cold start per process.
+    metered.sort();
+    answered.sort();
+    assert_eq!(metered, answered, "{mode_name}");
+    assert_eq!(cold_starts, 3, "{mode_name}");
     for m in &masked_mobiles {
         assert!(
             logs.contains(m.as_str()),

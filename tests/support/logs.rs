@@ -21,6 +21,13 @@ impl Write for Capture {
     }
 }
 
+/// A line written by the function outside tracing (its metrics), kept with the logs.
+pub fn write_line(line: &str) {
+    let mut logs = LOGS.lock().unwrap();
+    logs.extend_from_slice(line.as_bytes());
+    logs.push(b'\n');
+}
+
 /// Installs the capturing subscriber once per test binary.
 pub fn capture() {
     INSTALL.call_once(|| lambda_http::tracing::init_default_subscriber_with_writer(|| Capture));

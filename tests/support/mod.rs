@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{
 use ihome_register::app::{self, App};
 use ihome_register::config::Config;
 use ihome_register::http::{self, Service};
+use ihome_register::metrics::{Metrics, Timed};
 use ihome_register::register::Registrar;
 use ihome_register::session::Sessions;
 use ihome_register::sms_codes::RedisSmsCodes;
@@ -128,13 +129,13 @@ impl Stores {
 
     /// The function as deployed, on these stores.
     pub async fn app(&self) -> Arc<App> {
-        Arc::new(app::build(&self.config()).await.unwrap())
+        captured(app::build(&self.config()).await.unwrap())
     }
 
     /// The function as deployed, on these stores, with `env` set (e.g. `STATUS_CODES`).
     pub async fn app_env(&self, env: &[(&str, &str)]) -> Arc<App> {
         let config = config_with_env(&self.table, &self.redis_url, &self.secret, env);
-        Arc::new(app::build(&config).await.unwrap())
+        captured(app::build(&config).await.unwrap())
     }
 
     /// The function with its Redis or DynamoDB endpoint replaced (e.g. by a closed port).
@@ -161,8 +162,8 @@ impl Stores {
             None => app::dynamodb_client(&config).await,
         };
         let users = DynamoUsers::new(client, &self.table);
-        let registrar = Registrar::new(codes, users, Sessions::new(&config));
-        Arc::new(Service::new(registrar, &config))
+        let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config));
+        captured(Service::new(registrar, &config))
     }
 
     pub async fn set_code(&mut self, mobile: &str, code: &str, ttl_secs: u64) {
@@ -237,6 +238,13 @@ impl Stores {
             .await
             .unwrap();
     }
+}
+
+/// The app with its metrics lines written into the captured logs (checked for secrets like
+/// every log line) instead of the test binary's stdout.
+fn captured(mut app: App) -> Arc<App> {
+    app.metrics = Metrics::with_sink(ihome_register::metrics::DEFAULT_NAMESPACE, logs::write_line);
+    Arc::new(app)
 }
 
 /// `<code>` as the issuer writes it, or `<code>|<wrong tries>|<claim id>|<lease end>`, then
