@@ -1,7 +1,9 @@
 //! The Redis connection: TLS (`rediss://`, as ElastiCache uses) with certificates verified, and
 //! it outlives its failures: built lazily, remade after it drops, and a Redis that is down at
 //! cold start costs 503 answers, not the instance. Each test runs its own
-//! redis-server so killing connections cannot disturb other tests.
+//! redis-server so killing connections cannot disturb other tests. A cache with AUTH takes its
+//! token in `REDIS_URL` (`rediss://:<token>@host:port`), plain and over TLS, and the token never
+//! reaches a log line or an answer.
 
 mod support;
 
@@ -158,4 +160,103 @@ async fn redis_killed_and_restarted_mid_run_costs_503s_then_recovers() {
         (201, "registered".into())
     );
     assert_eq!(st.count_items().await, 2);
+}
+
+/// An AUTH token that needs percent-encoding in a URL, that encoding, and the URL's user part.
+fn token() -> (String, String) {
+    let token = format!("{}/+{}", support::random_secret(), support::random_secret());
+    let encoded = token.replace('/', "%2F").replace('+', "%2B");
+    support::logs::forbid([&token, &encoded]);
+    (token, encoded)
+}
+
+/// Registers `mobile` with `code` through `app`, the code stored by `admin`; returns the answer
+/// and what is left of the code.
+async fn register_via(
+    app: &std::sync::Arc<app::App>,
+    admin: &mut redis::aio::MultiplexedConnection,
+    mobile: &str,
+    code: &str,
+) -> ((u16, String), Option<String>) {
+    let _: () = admin.set_ex(support::key(mobile), code, 300).await.unwrap();
+    let answer = register(app, mobile, code).await;
+    let left: Option<String> = admin.get(support::key(mobile)).await.unwrap();
+    (answer, left)
+}
+
+#[tokio::test]
+async fn a_token_in_redis_url_authenticates_and_never_reaches_a_log() {
+    let st = Stores::fresh().await;
+    let (token, encoded) = token();
+    let wrong = support::random_secret();
+    support::logs::forbid([&wrong]);
+    let port = free_port();
+    let port_arg = port.to_string();
+    let _redis =
+        RedisServer::start_with(port, &["--port", &port_arg, "--requirepass", &token]).await;
+    let url = |user: &str| format!("redis://{user}127.0.0.1:{port}");
+    let mut admin = redis::Client::open(url(&format!(":{encoded}@")))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the percent-encoded token authenticates");
+
+    // No token, or a wrong one: 503, the code neither claimed nor counted, nothing written.
+    for bad in [url(""), url(&format!(":{wrong}@"))] {
+        let app = st.app_with(Some(&bad), None).await;
+        let mobile = random_mobile();
+        let (answer, left) = register_via(&app, &mut admin, &mobile, "121212").await;
+        assert_eq!(answer, (503, "sms_store_unavailable".into()));
+        assert_eq!(left.as_deref(), Some("121212"));
+        assert!(st.item(&mobile).await.is_none());
+    }
+
+    // The token in the URL: the whole registration.
+    let app = st.app_with(Some(&url(&format!(":{encoded}@"))), None).await;
+    let mobile = random_mobile();
+    let (answer, left) = register_via(&app, &mut admin, &mobile, "343434").await;
+    assert_eq!(answer, (201, "registered".into()));
+    assert_eq!(left, None, "the code is spent");
+    assert!(st.item(&mobile).await.is_some(), "the user is stored");
+    support::logs::assert_clean();
+}
+
+#[tokio::test]
+async fn a_token_in_a_rediss_url_authenticates_over_tls() {
+    let st = Stores::fresh().await;
+    let (token, encoded) = token();
+    let dir = std::env::temp_dir().join(format!("redis-tls-{:016x}", support::random_u64()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let _redis = RedisServer::start_tls_with(port, &dir, &["--requirepass", &token]).await;
+    let tls = |user: &str| {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(dir.join("ca.pem")).unwrap()),
+        };
+        redis::Client::build_with_tls(format!("rediss://{user}127.0.0.1:{port}"), certs).unwrap()
+    };
+    let with_token = format!(":{encoded}@");
+    let mut admin = tls(&with_token)
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let rules = app::code_rules(&st.config());
+
+    let codes = RedisSmsCodes::with_client(tls(""), Duration::from_secs(1), rules).unwrap();
+    let anonymous = st.app_with_codes(codes, None).await;
+    let mobile = random_mobile();
+    let (answer, left) = register_via(&anonymous, &mut admin, &mobile, "565656").await;
+    assert_eq!(answer, (503, "sms_store_unavailable".into()));
+    assert_eq!(left.as_deref(), Some("565656"));
+
+    let codes =
+        RedisSmsCodes::with_client(tls(&with_token), Duration::from_secs(1), rules).unwrap();
+    let app = st.app_with_codes(codes, None).await;
+    let (answer, left) = register_via(&app, &mut admin, &mobile, "565656").await;
+    assert_eq!(answer, (201, "registered".into()));
+    assert_eq!(left, None);
+    assert!(st.item(&mobile).await.is_some());
+    support::logs::assert_clean();
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -341,6 +341,11 @@ impl RedisServer {
     /// Starts redis-server speaking only TLS on `port`, its certificate for 127.0.0.1 issued by
     /// a throwaway CA (`dir/ca.pem`); openssl makes both in `dir`.
     pub async fn start_tls(port: u16, dir: &std::path::Path) -> Self {
+        Self::start_tls_with(port, dir, &[]).await
+    }
+
+    /// As [`RedisServer::start_tls`], with more server arguments (e.g. `--requirepass`).
+    pub async fn start_tls_with(port: u16, dir: &std::path::Path, extra: &[&str]) -> Self {
         std::fs::write(
             dir.join("leaf.ext"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
@@ -379,10 +384,11 @@ impl RedisServer {
             "--tls-auth-clients",
             "no",
         ];
-        Self::start_with(port, &args).await
+        Self::start_with(port, &[&args[..], extra].concat()).await
     }
 
-    async fn start_with(port: u16, args: &[&str]) -> Self {
+    /// Starts redis-server on `port` with `args` (which name the port).
+    pub async fn start_with(port: u16, args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new("redis-server")
             .args(["--bind", "127.0.0.1"])
