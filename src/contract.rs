@@ -59,6 +59,31 @@ pub enum StatusMode {
 }
 
 impl Outcome {
+    /// Every row of the contract, once (a weak password stands for each of its reasons).
+    pub const ALL: [Outcome; 16] = [
+        Outcome::Registered,
+        Outcome::InvalidBody,
+        Outcome::MissingField,
+        Outcome::InvalidMobile,
+        Outcome::PasswordMismatch,
+        Outcome::WeakPassword(Weakness::Common),
+        Outcome::InvalidSmsCode,
+        Outcome::SmsCodeExpired,
+        Outcome::SmsCodeMismatch,
+        Outcome::MobileExists,
+        Outcome::SmsStoreUnavailable,
+        Outcome::UserStoreUnavailable,
+        Outcome::BodyTooLarge,
+        Outcome::MethodNotAllowed,
+        Outcome::ForbiddenOrigin,
+        Outcome::Internal,
+    ];
+
+    /// The row whose `code` is `code`.
+    pub fn from_code(code: &str) -> Option<Outcome> {
+        Self::ALL.into_iter().find(|o| o.code() == code)
+    }
+
     /// HTTP status, errno and code: the contract's table, in one place.
     pub fn parts(self) -> (u16, &'static str, &'static str) {
         use Outcome::*;
@@ -232,25 +257,7 @@ mod tests {
     #[test]
     fn ihome_mode_answers_200_where_the_seed_answered_in_json() {
         use Outcome::*;
-        let all = [
-            Registered,
-            InvalidBody,
-            MissingField,
-            InvalidMobile,
-            PasswordMismatch,
-            WeakPassword(Weakness::Common),
-            InvalidSmsCode,
-            SmsCodeExpired,
-            SmsCodeMismatch,
-            MobileExists,
-            SmsStoreUnavailable,
-            UserStoreUnavailable,
-            BodyTooLarge,
-            MethodNotAllowed,
-            ForbiddenOrigin,
-            Internal,
-        ];
-        for o in all {
+        for o in Outcome::ALL {
             assert_eq!(o.status_in(StatusMode::Http), o.status(), "{o:?}");
             let ihome = o.status_in(StatusMode::Ihome);
             match o.parts().1 {
@@ -265,6 +272,14 @@ mod tests {
         );
         assert_eq!(ForbiddenOrigin.status_in(StatusMode::Ihome), 403);
         assert_eq!(StatusMode::default(), StatusMode::Ihome);
+    }
+
+    #[test]
+    fn every_code_names_one_row() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::from_code(o.code()), Some(o));
+        }
+        assert_eq!(Outcome::from_code("nope"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use ihome_register::contract::{Outcome, StatusMode, negotiate};
-use ihome_register::domain::{Mobile, Weakness};
+use ihome_register::domain::Mobile;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use support::runtime_api::{Function, Reply, RuntimeApi};
@@ -25,27 +25,7 @@ fn binary() -> String {
 }
 
 fn outcome(code: &str) -> Outcome {
-    use Outcome::*;
-    [
-        Registered,
-        InvalidBody,
-        MissingField,
-        InvalidMobile,
-        PasswordMismatch,
-        WeakPassword(Weakness::Common),
-        InvalidSmsCode,
-        SmsCodeExpired,
-        SmsCodeMismatch,
-        MobileExists,
-        SmsStoreUnavailable,
-        UserStoreUnavailable,
-        BodyTooLarge,
-        MethodNotAllowed,
-        ForbiddenOrigin,
-    ]
-    .into_iter()
-    .find(|o| o.code() == code)
-    .unwrap_or_else(|| panic!("no contract row is named {code}"))
+    Outcome::from_code(code).unwrap_or_else(|| panic!("no contract row is named {code}"))
 }
 
 fn event_files() -> Vec<PathBuf> {

@@ -152,7 +152,6 @@ proptest! {
 mod request_path {
     use super::stand_ins::service;
     use ihome_register::contract::{Outcome, StatusMode};
-    use ihome_register::domain::Weakness;
     use lambda_http::Body;
     use proptest::prelude::*;
     use serde_json::{Value, json};
@@ -203,22 +202,7 @@ mod request_path {
 
     /// The contract row named `code`.
     fn outcome(code: &str) -> Outcome {
-        use Outcome::*;
-        [
-            InvalidBody,
-            MissingField,
-            InvalidMobile,
-            PasswordMismatch,
-            WeakPassword(Weakness::Common),
-            InvalidSmsCode,
-            SmsCodeExpired,
-            BodyTooLarge,
-            MethodNotAllowed,
-            ForbiddenOrigin,
-        ]
-        .into_iter()
-        .find(|o| o.code() == code)
-        .unwrap_or_else(|| panic!("not an answer the stand-ins can give: {code}"))
+        Outcome::from_code(code).unwrap_or_else(|| panic!("no contract row is named {code}"))
     }
 }
 
