@@ -69,9 +69,12 @@ fn is_separator(c: char) -> bool {
 }
 
 impl Mobile {
-    /// Compiles the pattern ahead of the first request.
+    /// Compiles the pattern and pages in the NFKC tables ahead of the first request (init runs
+    /// at full CPU; the first request would otherwise take the page faults).
     pub fn prepare() {
         LazyLock::force(&MOBILE_RE);
+        // Full width (compatibility), a combining accent (composition), a ligature, Hangul.
+        std::hint::black_box(nfkc("＋８６ １３８-ｅ\u{301}ﬃ가").len());
     }
 
     pub fn parse(raw: &str) -> Result<Self, Rejection> {
