@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_sdk_dynamodb::types::AttributeValue;
+use ihome_register::contract::Outcome;
 use ihome_register::{app, config::Config, hashing};
 use serde_json::{Value, json};
 use support::runtime_api::{Function, Reply, RuntimeApi};
@@ -163,6 +164,7 @@ async fn main() {
         "USERS_TABLE" => Some(table.clone()),
         "REDIS_URL" => Some(env("REDIS_URL")),
         "JWT_SECRET" => Some(secret.clone()),
+        "ALLOWED_ORIGINS" => Some("https://www.ihome.example".into()),
         _ => None,
     })
     .unwrap();
@@ -270,6 +272,38 @@ async fn main() {
         reject.push(ms(invoke(&api, &rejected, 400).await));
         forbidden.push(ms(invoke(&api, &cross_site, 403).await));
     }
+    // What two per-request additions cost on their own: the metrics line (formatted, not
+    // written) and the origin check on another site's headers. Each sample is 100 calls.
+    let metrics = ihome_register::metrics::Metrics::with_sink("IHome/Registration", |_| {});
+    let spent = ihome_register::metrics::Spent {
+        hash: Some(Duration::from_millis(11)),
+        redis: Some(Duration::from_micros(400)),
+        dynamodb: Some(Duration::from_millis(3)),
+    };
+    let policy = ihome_register::origin::OriginPolicy::new(&config);
+    let cross_req =
+        lambda_http::request::from_str(std::str::from_utf8(&cross_site).unwrap()).unwrap();
+    let (mut metrics_line, mut origin_check) = (Vec::new(), Vec::new());
+    for _ in 0..a.warm {
+        let t = Instant::now();
+        for _ in 0..100 {
+            metrics.emit(
+                Outcome::Registered,
+                std::hint::black_box(spent),
+                Some("req"),
+            );
+        }
+        metrics_line.push(ms(t.elapsed()) / 100.0);
+        let t = Instant::now();
+        for _ in 0..100 {
+            std::hint::black_box(
+                policy
+                    .check(std::hint::black_box(cross_req.headers()))
+                    .is_err(),
+            );
+        }
+        origin_check.push(ms(t.elapsed()) / 100.0);
+    }
     rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
     function.stop().await;
     eprintln!("warm invocations done");
@@ -284,6 +318,14 @@ async fn main() {
     out.insert(
         "warm_forbidden_ms",
         json!({"summary": summary(&forbidden), "samples": forbidden}),
+    );
+    out.insert(
+        "metrics_line_ms",
+        json!({"summary": summary(&metrics_line), "samples": metrics_line}),
+    );
+    out.insert(
+        "origin_check_ms",
+        json!({"summary": summary(&origin_check), "samples": origin_check}),
     );
     out.insert(
         "peak_rss_mib",

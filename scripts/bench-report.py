@@ -105,6 +105,8 @@ for key, label in [
     ("warm_success_ms", "warm successful registration"),
     ("warm_rejected_ms", "warm rejected request (invalid mobile)"),
     ("warm_forbidden_ms", "warm rejected request (another site: the origin check)"),
+    ("metrics_line_ms", "part: one EMF metrics line, formatted (in process)"),
+    ("origin_check_ms", "part: the origin check on another site's headers (in process)"),
     ("floor_hash_ms", "floor: one argon2id hash, deployed parameters"),
     ("floor_getdel_ms", "floor: one bare GETDEL"),
     ("floor_putitem_ms", "floor: one bare conditional PutItem (moto)"),
