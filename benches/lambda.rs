@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_sdk_dynamodb::types::AttributeValue;
-use ihome_register::contract::Outcome;
-use ihome_register::{app, config::Config, hashing};
+use ihome_register::core::hashing;
+use ihome_register::edge::contract::Outcome;
+use ihome_register::edge::{app, config::Config};
 use serde_json::{Value, json};
 use support::runtime_api::{Function, Reply, RuntimeApi};
 
@@ -222,8 +223,8 @@ async fn main() {
     }
     // Warm successes interleaved with the floor (one hash, one bare GETDEL, one bare
     // conditional PutItem), so both meet the same machine conditions.
-    let mobile = ihome_register::domain::Mobile::parse("13812345678").unwrap();
-    let password = ihome_register::domain::Password::parse(
+    let mobile = ihome_register::core::domain::Mobile::parse("13812345678").unwrap();
+    let password = ihome_register::core::domain::Password::parse(
         "correct horse battery",
         "correct horse battery",
         &mobile,
@@ -274,13 +275,13 @@ async fn main() {
     }
     // What two per-request additions cost on their own: the metrics line (formatted, not
     // written) and the origin check on another site's headers. Each sample is 100 calls.
-    let metrics = ihome_register::metrics::Metrics::with_sink("IHome/Registration", |_| {});
-    let spent = ihome_register::metrics::Spent {
+    let metrics = ihome_register::edge::metrics::Metrics::with_sink("IHome/Registration", |_| {});
+    let spent = ihome_register::core::timing::Spent {
         hash: Some(Duration::from_millis(11)),
         redis: Some(Duration::from_micros(400)),
         dynamodb: Some(Duration::from_millis(3)),
     };
-    let policy = ihome_register::origin::OriginPolicy::new(&config);
+    let policy = ihome_register::edge::origin::OriginPolicy::new(&config);
     let cross_req =
         lambda_http::request::from_str(std::str::from_utf8(&cross_site).unwrap()).unwrap();
     let (mut metrics_line, mut origin_check) = (Vec::new(), Vec::new());

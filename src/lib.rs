@@ -1,20 +1,12 @@
-//! iHome phone-number registration as an AWS Lambda function.
+//! iHome's credentials as one AWS Lambda function, in three layers that only point down:
 //!
-//! The core (`domain`, `register`, `hashing`, `session`) knows nothing of Lambda; `sms_codes`
-//! and `users` are thin adapters over Redis and DynamoDB behind small traits; `http` turns
-//! API Gateway requests into registrations and answers in the iHome contract (`contract`);
-//! `app` wires the real adapters; `config` reads the environment; `metrics` writes one EMF line
-//! per invocation.
+//! - [`core`]: the rules (mobile, SMS code, password policy), registration, hashing and session
+//!   tokens; its stores are traits ([`core::ports`]). Knows nothing of Lambda, storage, metrics
+//!   or configuration.
+//! - [`stores`]: the Redis and DynamoDB adapters implementing those traits.
+//! - [`edge`]: configuration, the HTTP edge (routing, the iHome contract, the origin check),
+//!   metrics, and the wiring (`edge::app`) the entry point (`main.rs`) calls once per cold start.
 
-pub mod app;
-pub mod config;
-pub mod contract;
-pub mod domain;
-pub mod hashing;
-pub mod http;
-pub mod metrics;
-pub mod origin;
-pub mod register;
-pub mod session;
-pub mod sms_codes;
-pub mod users;
+pub mod core;
+pub mod edge;
+pub mod stores;

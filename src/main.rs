@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ihome_register::{app, config::Config, http};
+use ihome_register::edge::{app, config::Config, http};
 use lambda_http::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]

@@ -10,8 +10,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use ihome_register::contract::{Outcome, StatusMode, negotiate};
-use ihome_register::domain::Mobile;
+use ihome_register::core::domain::Mobile;
+use ihome_register::edge::contract::{Outcome, StatusMode, negotiate};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use support::runtime_api::{Function, Reply, RuntimeApi};
@@ -240,7 +240,7 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
                     .split(';')
                     .next()
                     .unwrap();
-                let claims = jsonwebtoken::decode::<ihome_register::session::Claims>(
+                let claims = jsonwebtoken::decode::<ihome_register::core::session::Claims>(
                     token,
                     &DecodingKey::from_secret(st.secret.as_bytes()),
                     &Validation::new(Algorithm::HS256),

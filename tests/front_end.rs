@@ -6,8 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use ihome_register::app::App;
-use ihome_register::http;
+use ihome_register::edge::app::App;
+use ihome_register::edge::http;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use support::{PASSWORD, Stores, closed_port, random_mobile, s};

@@ -8,9 +8,9 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use ihome_register::app::{self, App};
-use ihome_register::http;
-use ihome_register::metrics::Metrics;
+use ihome_register::edge::app::{self, App};
+use ihome_register::edge::http;
+use ihome_register::edge::metrics::Metrics;
 use serde_json::{Value, json};
 use support::{PASSWORD, Stores, closed_port, config_with_env, random_mobile};
 

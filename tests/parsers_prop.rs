@@ -1,7 +1,7 @@
 //! Property tests for the parsers: whatever the input, a normalised value or a typed error,
 //! never a panic; and what parses is what the contract says.
 
-use ihome_register::domain::{Mobile, Password, Registration, Rejection, SmsCode, nfkc};
+use ihome_register::core::domain::{Mobile, Password, Registration, Rejection, SmsCode, nfkc};
 use proptest::prelude::*;
 
 /// What people put between digits, half and full width ("" is no separator at all).
@@ -151,7 +151,7 @@ proptest! {
 /// 4xx with real statuses, 200 or a 4201 4xx in the iHome mode; none is a 5xx.
 mod request_path {
     use super::stand_ins::service;
-    use ihome_register::contract::{Outcome, StatusMode};
+    use ihome_register::edge::contract::{Outcome, StatusMode};
     use lambda_http::Body;
     use proptest::prelude::*;
     use serde_json::{Value, json};
@@ -185,7 +185,7 @@ mod request_path {
                 true => (StatusMode::Http, "http"),
                 false => (StatusMode::Ihome, "ihome"),
             };
-            let resp = runtime.block_on(ihome_register::http::handle(service(name), req));
+            let resp = runtime.block_on(ihome_register::edge::http::handle(service(name), req));
             let status = resp.status().as_u16();
             let Body::Text(text) = resp.body() else { panic!("text body") };
             let answer: Value = serde_json::from_str(text).unwrap();

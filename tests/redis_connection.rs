@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use ihome_register::app;
-use ihome_register::sms_codes::RedisSmsCodes;
+use ihome_register::edge::app;
+use ihome_register::stores::sms_codes::RedisSmsCodes;
 use redis::AsyncCommands;
 use support::{RedisServer, Stores, free_port, random_mobile, register};
 

@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
-use ihome_register::app::App;
-use ihome_register::http;
+use ihome_register::edge::app::App;
+use ihome_register::edge::http;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -130,7 +130,7 @@ async fn registers_a_user_with_a_session_cookie_and_consumes_the_code() {
     );
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&["ihome"]);
-    let claims = jsonwebtoken::decode::<ihome_register::session::Claims>(
+    let claims = jsonwebtoken::decode::<ihome_register::core::session::Claims>(
         token,
         &DecodingKey::from_secret(st.secret.as_bytes()),
         &validation,
@@ -348,7 +348,7 @@ async fn dynamodb_unreachable_is_503_and_the_code_is_given_back_with_its_ttl() {
 
 /// The argon2id hash in `item` verifies `typed` as a login must present it: in NFKC.
 fn login_verifies(item: &support::Item, typed: &str) -> bool {
-    let nfkc = ihome_register::domain::nfkc(typed);
+    let nfkc = ihome_register::core::domain::nfkc(typed);
     let hash = PasswordHash::new(s(item, "password_hash")).unwrap();
     Argon2::default()
         .verify_password(nfkc.as_bytes(), &hash)

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ihome_register::app::App;
-use ihome_register::http;
-use ihome_register::session::{Claims, Verifier, VerifyError, key_id};
+use ihome_register::core::session::{Claims, Verifier, VerifyError, key_id};
+use ihome_register::edge::app::App;
+use ihome_register::edge::http;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use support::{PASSWORD, Stores, random_mobile, random_secret, s};

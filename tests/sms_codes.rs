@@ -5,8 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use ihome_register::domain::{Mobile, SmsCode};
-use ihome_register::sms_codes::{Attempt, ClaimId, CodeRules, RedisSmsCodes, SmsCodeStore};
+use ihome_register::core::domain::{Mobile, SmsCode};
+use ihome_register::core::ports::{Attempt, ClaimId, SmsCodeStore};
+use ihome_register::stores::sms_codes::{CodeRules, RedisSmsCodes};
 use redis::AsyncCommands;
 use secrecy::SecretString;
 use support::{StoredCode, Stores, random_mobile};

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ihome_register::app::App;
+use ihome_register::edge::app::App;
 use support::faults::{DynamoProxy, Fault, Lag, RedisProxy};
 use support::{Stores, random_mobile, register, require_env, s};
 
@@ -108,7 +108,7 @@ async fn register_with(
         serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
     e["body"] = json!(body.to_string());
     let req = lambda_http::request::from_str(&e.to_string()).unwrap();
-    let resp = ihome_register::http::handle(app.clone(), req).await;
+    let resp = ihome_register::edge::http::handle(app.clone(), req).await;
     support::logs::assert_clean();
     let lambda_http::Body::Text(text) = resp.body() else {
         panic!("text body")
@@ -119,7 +119,7 @@ async fn register_with(
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&["ihome"]);
         let key = DecodingKey::from_secret(st.secret.as_bytes());
-        jsonwebtoken::decode::<ihome_register::session::Claims>(token, &key, &validation)
+        jsonwebtoken::decode::<ihome_register::core::session::Claims>(token, &key, &validation)
             .unwrap()
             .claims
             .sub

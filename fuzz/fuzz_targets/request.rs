@@ -15,7 +15,7 @@ mod stand_ins;
 use std::sync::{Arc, LazyLock};
 
 use base64::Engine;
-use ihome_register::http::Service;
+use ihome_register::edge::http::Service;
 use lambda_http::Body;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let resp = runtime.block_on(ihome_register::http::handle(SERVICE.clone(), req));
+    let resp = runtime.block_on(ihome_register::edge::http::handle(SERVICE.clone(), req));
     let status = resp.status().as_u16();
     assert!((400..500).contains(&status), "status {status}");
     let Body::Text(text) = resp.body() else {

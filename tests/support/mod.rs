@@ -15,14 +15,14 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use ihome_register::app::{self, App};
-use ihome_register::config::Config;
-use ihome_register::http::{self, Service};
-use ihome_register::metrics::{Metrics, Timed};
-use ihome_register::register::Registrar;
-use ihome_register::session::Sessions;
-use ihome_register::sms_codes::RedisSmsCodes;
-use ihome_register::users::DynamoUsers;
+use ihome_register::core::register::Registrar;
+use ihome_register::core::session::Sessions;
+use ihome_register::edge::app::{self, App};
+use ihome_register::edge::config::Config;
+use ihome_register::edge::http::{self, Service};
+use ihome_register::edge::metrics::{Metrics, Timed};
+use ihome_register::stores::sms_codes::RedisSmsCodes;
+use ihome_register::stores::users::DynamoUsers;
 use lambda_http::Body;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -162,7 +162,7 @@ impl Stores {
             None => app::dynamodb_client(&config).await,
         };
         let users = DynamoUsers::new(client, &self.table);
-        let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config));
+        let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
         captured(Service::new(registrar, &config))
     }
 
@@ -243,7 +243,10 @@ impl Stores {
 /// The app with its metrics lines written into the captured logs (checked for secrets like
 /// every log line) instead of the test binary's stdout.
 fn captured(mut app: App) -> Arc<App> {
-    app.metrics = Metrics::with_sink(ihome_register::metrics::DEFAULT_NAMESPACE, logs::write_line);
+    app.metrics = Metrics::with_sink(
+        ihome_register::edge::metrics::DEFAULT_NAMESPACE,
+        logs::write_line,
+    );
     Arc::new(app)
 }
 

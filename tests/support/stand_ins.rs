@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use ihome_register::config::Config;
-use ihome_register::domain::{Mobile, SmsCode};
-use ihome_register::http::Service;
-use ihome_register::register::Registrar;
-use ihome_register::session::Sessions;
-use ihome_register::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
-use ihome_register::users::{NewUser, UserId, UserStore, UserStoreError};
+use ihome_register::core::domain::{Mobile, SmsCode};
+use ihome_register::core::ports::{
+    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserId, UserStore, UserStoreError,
+};
+use ihome_register::core::register::Registrar;
+use ihome_register::core::session::Sessions;
+use ihome_register::edge::config::Config;
+use ihome_register::edge::http::Service;
 
 pub struct NoCodes;
 
@@ -48,6 +49,6 @@ pub fn service(status_codes: &str) -> Arc<Service<NoCodes, NoCodes>> {
         _ => None,
     })
     .expect("the test configuration is valid");
-    let registrar = Registrar::new(NoCodes, NoCodes, Sessions::new(&config));
+    let registrar = Registrar::new(NoCodes, NoCodes, Sessions::new(&config.session));
     Arc::new(Service::new(registrar, &config))
 }

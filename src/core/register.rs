@@ -10,11 +10,12 @@ use std::time::SystemTime;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use crate::domain::{Mobile, Registration};
-use crate::hashing;
-use crate::session::Sessions;
-use crate::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
-use crate::users::{NewUser, UserStore, UserStoreError};
+use crate::core::domain::{Mobile, Registration};
+use crate::core::hashing;
+use crate::core::ports::{
+    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserStore, UserStoreError,
+};
+use crate::core::session::Sessions;
 
 /// A user was created.
 pub struct Registered {
@@ -103,7 +104,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
         user_id: Uuid,
         replaces_pending: bool,
         mobile: &Mobile,
-        password: crate::domain::Password,
+        password: crate::core::domain::Password,
     ) -> Result<Registered, RegisterError> {
         let password_hash = hashing::hash_off_runtime(password)
             .await

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::contract::StatusMode;
+use crate::core::session::{MIN_KEY_BYTES, SessionSettings};
+use crate::edge::contract::StatusMode;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -41,10 +42,8 @@ pub enum ConfigError {
 pub struct Config {
     pub users_table: String,
     pub redis_url: SecretString,
-    pub jwt_secret: SecretString,
-    pub session_ttl: Duration,
-    pub cookie_name: String,
-    pub jwt_issuer: String,
+    /// `JWT_SECRET`, `SESSION_TTL_SECONDS`, `JWT_ISSUER`, `SESSION_COOKIE_NAME`.
+    pub session: SessionSettings,
     pub redis_timeout: Duration,
     pub dynamodb_timeout: Duration,
     pub sms_code_attempts: u32,
@@ -54,8 +53,6 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub metrics_namespace: String,
 }
-
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -78,7 +75,7 @@ impl Config {
         };
 
         let jwt_secret = SecretString::from(required("JWT_SECRET")?);
-        if jwt_secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+        if jwt_secret.expose_secret().len() < MIN_KEY_BYTES {
             return Err(ConfigError::Invalid(
                 "JWT_SECRET",
                 "must be at least 32 bytes",
@@ -113,10 +110,12 @@ impl Config {
         Ok(Self {
             users_table: required("USERS_TABLE")?,
             redis_url: SecretString::from(redis_url),
-            jwt_secret,
-            session_ttl,
-            cookie_name,
-            jwt_issuer: get("JWT_ISSUER").unwrap_or_else(|| "ihome".into()),
+            session: SessionSettings {
+                secret: jwt_secret,
+                ttl: session_ttl,
+                issuer: get("JWT_ISSUER").unwrap_or_else(|| "ihome".into()),
+                cookie_name,
+            },
             redis_timeout: millis("REDIS_TIMEOUT_MS", 1000)?,
             dynamodb_timeout: millis("DYNAMODB_TIMEOUT_MS", 1000)?,
             sms_code_attempts: match get("SMS_CODE_ATTEMPTS") {
@@ -144,7 +143,7 @@ impl Config {
             },
             metrics_namespace: get("METRICS_NAMESPACE")
                 .map(|n| n.trim().to_owned())
-                .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned()),
+                .unwrap_or_else(|| crate::edge::metrics::DEFAULT_NAMESPACE.to_owned()),
             allowed_origins: match get("ALLOWED_ORIGINS") {
                 None => Vec::new(),
                 Some(list) => parse_origins(&list).ok_or(ConfigError::Invalid(
@@ -220,9 +219,9 @@ mod tests {
     fn defaults() {
         let c = with(&[]).unwrap();
         assert_eq!(c.users_table, "users");
-        assert_eq!(c.session_ttl, Duration::from_secs(86_400));
-        assert_eq!(c.cookie_name, "__Host-session");
-        assert_eq!(c.jwt_issuer, "ihome");
+        assert_eq!(c.session.ttl, Duration::from_secs(86_400));
+        assert_eq!(c.session.cookie_name, "__Host-session");
+        assert_eq!(c.session.issuer, "ihome");
         assert_eq!(c.redis_timeout, Duration::from_millis(1000));
         assert_eq!(c.sms_code_attempts, 5);
         assert_eq!(c.sms_code_lease, Duration::from_secs(10));
@@ -326,7 +325,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (c.session_ttl.as_secs(), c.cookie_name.as_str()),
+            (c.session.ttl.as_secs(), c.session.cookie_name.as_str()),
             (3600, "sid")
         );
     }

@@ -1,5 +1,5 @@
-//! The Lambda/HTTP edge: method and size checks, the body, the language, and the answer in the
-//! iHome contract. API Gateway REST (payload 1.0), HTTP API (2.0) and Function URL events all
+//! The Lambda/HTTP edge: the route by path, the method, origin and size checks, the language, and
+//! the answer in the iHome contract; each route's own work is in `edge::routes`. API Gateway REST (payload 1.0), HTTP API (2.0) and Function URL events all
 //! arrive here as one `lambda_http::Request`, base64 bodies already decoded.
 
 use std::sync::Arc;
@@ -13,14 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::config::Config;
-use crate::contract::{Lang, Outcome, StatusMode, negotiate};
-use crate::domain::Registration;
-use crate::metrics::{self, Metrics};
-use crate::origin::OriginPolicy;
-use crate::register::{RegisterError, Registrar};
-use crate::sms_codes::SmsCodeStore;
-use crate::users::UserStore;
+use crate::core::ports::{SmsCodeStore, UserStore};
+use crate::core::register::Registrar;
+use crate::core::timing::{Spent, measured};
+use crate::edge::config::Config;
+use crate::edge::contract::{Lang, Outcome, StatusMode, negotiate};
+use crate::edge::metrics::Metrics;
+use crate::edge::origin::OriginPolicy;
+use crate::edge::routes::{self, Reply};
 
 /// Bodies above this get 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -62,25 +62,46 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
     let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
     let in_task = service.clone();
     // The task carries the invocation's span, so its log lines keep the request id.
-    let task = metrics::measured(async move { respond(&in_task, req).await })
-        .instrument(tracing::Span::current());
-    let ((outcome, cookie), spent) = match tokio::spawn(task).await {
+    let task =
+        measured(async move { respond(&in_task, req).await }).instrument(tracing::Span::current());
+    let (reply, spent) = match tokio::spawn(task).await {
         Ok(answer) => answer,
         Err(e) => {
-            tracing::error!(panicked = e.is_panic(), "registration task failed");
-            ((Outcome::Internal, None), metrics::Spent::default())
+            tracing::error!(panicked = e.is_panic(), "request task failed");
+            (Reply::of(Outcome::Internal), Spent::default())
         }
     };
-    service.metrics.emit(outcome, spent, request_id.as_deref());
-    answer(outcome, lang, cookie, service.status_mode)
+    service
+        .metrics
+        .emit(reply.outcome, spent, request_id.as_deref());
+    answer(reply.outcome, lang, reply.cookie, service.status_mode)
 }
 
-async fn respond<C: SmsCodeStore, U: UserStore>(
-    service: &Service<C, U>,
-    req: Request,
-) -> (Outcome, Option<SecretString>) {
+/// The routes, each `POST` only. The path is the event's own (`raw_http_path`): without the
+/// REST API's stage, as the API's routes name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/api/v1.0/users`: registration.
+    Register,
+}
+
+impl Route {
+    pub fn of(path: &str) -> Option<Self> {
+        match path {
+            "/api/v1.0/users" => Some(Self::Register),
+            _ => None,
+        }
+    }
+}
+
+/// What every route shares, in this order, all before any store is touched: the path, the
+/// method, the origin, the size; then the route's own file reads the body.
+async fn respond<C: SmsCodeStore, U: UserStore>(service: &Service<C, U>, req: Request) -> Reply {
+    let Some(route) = Route::of(req.raw_http_path()) else {
+        return Reply::refused(Outcome::NotFound);
+    };
     if req.method() != Method::POST {
-        return logged(Outcome::MethodNotAllowed);
+        return Reply::refused(Outcome::MethodNotAllowed);
     }
     if let Err(why) = service.origins.check(req.headers()) {
         let header = |name| {
@@ -94,7 +115,7 @@ async fn respond<C: SmsCodeStore, U: UserStore>(
             sec_fetch_site = header("sec-fetch-site"),
             "request rejected"
         );
-        return (Outcome::ForbiddenOrigin, None);
+        return Reply::of(Outcome::ForbiddenOrigin);
     }
     let body: &[u8] = match req.body() {
         Body::Empty => &[],
@@ -103,36 +124,11 @@ async fn respond<C: SmsCodeStore, U: UserStore>(
         _ => &[],
     };
     if body.len() > MAX_BODY_BYTES {
-        return logged(Outcome::BodyTooLarge);
+        return Reply::refused(Outcome::BodyTooLarge);
     }
-    let form = match Registration::from_json(body) {
-        Ok(form) => form,
-        Err(rejection) => return logged(rejection.into()),
-    };
-    let mobile = form.mobile.masked();
-    match service.registrar.register(form).await {
-        Ok(done) => {
-            tracing::info!(code = "registered", %mobile, user_id = %done.user_id, "user registered");
-            (Outcome::Registered, Some(done.set_cookie))
-        }
-        Err(err) => {
-            let outcome = Outcome::from(&err);
-            match &err {
-                RegisterError::SmsStoreUnavailable(_)
-                | RegisterError::UserStoreUnavailable(_)
-                | RegisterError::Internal(_) => {
-                    tracing::error!(code = outcome.code(), %mobile, error = %err, "registration failed")
-                }
-                _ => tracing::info!(code = outcome.code(), %mobile, "registration refused"),
-            }
-            (outcome, None)
-        }
+    match route {
+        Route::Register => routes::register::respond(&service.registrar, body).await,
     }
-}
-
-fn logged(outcome: Outcome) -> (Outcome, Option<SecretString>) {
-    tracing::info!(code = outcome.code(), "request rejected");
-    (outcome, None)
 }
 
 /// The body of every answer, in the seed's field order.
@@ -187,11 +183,10 @@ pub fn answer(
 mod tests {
     //! Pure edge logic with stand-in stores; storage itself is proven in `tests/`.
     use super::*;
-    use crate::config::Config;
-    use crate::domain::{Mobile, SmsCode};
-    use crate::session::Sessions;
-    use crate::sms_codes::{Attempt, ClaimId, SmsStoreError};
-    use crate::users::{NewUser, UserId, UserStoreError};
+    use crate::core::domain::{Mobile, SmsCode};
+    use crate::core::ports::{Attempt, ClaimId, NewUser, SmsStoreError, UserId, UserStoreError};
+    use crate::core::session::Sessions;
+    use crate::edge::config::Config;
 
     /// A store whose every call panics, standing in for an unexpected bug.
     struct Panics;
@@ -235,13 +230,13 @@ mod tests {
                 .map(|(_, v)| v.to_string()),
         })
         .unwrap();
-        let registrar = Registrar::new(Panics, Panics, Sessions::new(&config));
+        let registrar = Registrar::new(Panics, Panics, Sessions::new(&config.session));
         Arc::new(Service::new(registrar, &config))
     }
 
     /// The registered event with `body` and extra headers.
     fn request(body: &str, headers: &[(&str, &str)]) -> Request {
-        let event = include_str!("../events/http-api/registered.json");
+        let event = include_str!("../../events/http-api/registered.json");
         let mut e: serde_json::Value = serde_json::from_str(event).unwrap();
         e["body"] = body.into();
         for (k, v) in headers {
@@ -260,7 +255,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_is_answered_as_500_in_the_contract() {
         for mode in ["ihome", "http"] {
-            let event = include_str!("../events/http-api/registered.json");
+            let event = include_str!("../../events/http-api/registered.json");
             let req = lambda_http::request::from_str(event).unwrap();
             let resp = handle(service(&[("STATUS_CODES", mode)]), req).await;
             assert_eq!(resp.status().as_u16(), 500, "{mode}");
@@ -285,6 +280,56 @@ mod tests {
             );
             assert_eq!(resp.headers()[CACHE_CONTROL], "no-store");
             assert!(resp.headers().get(RETRY_AFTER).is_none());
+        }
+    }
+
+    /// The registered event sent to `path` with `method`, as HTTP API and as REST API (whose
+    /// stage, `prod`, is not part of the route).
+    fn sent_to(method: &str, path: &str) -> [Request; 2] {
+        let mut http: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/http-api/registered.json")).unwrap();
+        http["rawPath"] = path.into();
+        http["requestContext"]["http"]["path"] = path.into();
+        http["requestContext"]["http"]["method"] = method.into();
+        let mut rest: serde_json::Value =
+            serde_json::from_str(include_str!("../../events/rest-api/registered.json")).unwrap();
+        rest["path"] = path.into();
+        rest["httpMethod"] = method.into();
+        rest["requestContext"]["httpMethod"] = method.into();
+        [http, rest].map(|e| lambda_http::request::from_str(&e.to_string()).unwrap())
+    }
+
+    /// Routing runs before every store (they panic here): an unknown path is 404 whatever the
+    /// method, a known one with another method 405 with `allow: POST`.
+    #[tokio::test]
+    async fn unknown_paths_are_404_and_other_methods_405_before_any_store() {
+        for mode in ["ihome", "http"] {
+            let service = service(&[("STATUS_CODES", mode)]);
+            for (method, path) in [
+                ("POST", "/api/v1.0/user"),
+                ("POST", "/api/v1.0/users/"),
+                ("POST", "/"),
+                ("GET", "/index.html"),
+                ("POST", "/prod/api/v1.0/users"),
+            ] {
+                for req in sent_to(method, path) {
+                    let resp = handle(service.clone(), req).await;
+                    assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+                    assert_eq!(
+                        text(&resp),
+                        r#"{"errno":"4201","errmsg":"接口不存在","code":"not_found"}"#
+                    );
+                    assert!(resp.headers().get(ALLOW).is_none());
+                }
+            }
+            for method in ["GET", "PUT", "DELETE", "OPTIONS"] {
+                for req in sent_to(method, "/api/v1.0/users") {
+                    let resp = handle(service.clone(), req).await;
+                    assert_eq!(resp.status().as_u16(), 405, "{method}");
+                    assert_eq!(resp.headers()[ALLOW], "POST");
+                    assert!(text(&resp).contains(r#""code":"method_not_allowed""#));
+                }
+            }
         }
     }
 

@@ -3,61 +3,14 @@
 //! an earlier request with the same SMS code may have stored under the same (pending) user id,
 //! when that request could not learn whether its write landed.
 
-use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use uuid::Uuid;
 
-use crate::domain::Mobile;
-
-/// A user's id: a UUIDv7, made when the code is first proven.
-pub type UserId = Uuid;
-
-/// A user ready to be stored: every field already valid, the password already hashed.
-#[derive(Debug)]
-pub struct NewUser {
-    pub user_id: Uuid,
-    pub mobile: Mobile,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    pub created_at: SystemTime,
-    /// `user_id` is the pending id an earlier request with the same code left behind, its write's
-    /// outcome unknown: an item under this mobile with this `user_id` is that write, and is
-    /// replaced. Any other item still makes the mobile taken.
-    pub replaces_pending: bool,
-}
-
-impl NewUser {
-    /// `created_at` as RFC 3339 UTC with milliseconds, e.g. `2026-11-24T08:16:01.123Z`.
-    pub fn created_at_rfc3339(&self) -> String {
-        let millis = self
-            .created_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        DateTime::from_millis(millis)
-            .fmt(DateTimeFormat::DateTime)
-            .expect("a time after 1970 formats as RFC 3339")
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum UserStoreError {
-    #[error("mobile already registered")]
-    Exists,
-    /// Unreachable, throttled or timing out after the SDK's retries. The text names the kind of
-    /// failure and never carries item data.
-    #[error("user store unavailable: {0}")]
-    Unavailable(String),
-}
-
-pub trait UserStore: Send + Sync + 'static {
-    /// Stores `user` unless its mobile is taken (by another user id, when `replaces_pending`).
-    fn insert(&self, user: &NewUser) -> impl Future<Output = Result<(), UserStoreError>> + Send;
-}
+use crate::core::ports::{NewUser, UserStore, UserStoreError};
 
 /// The DynamoDB adapter. Needs only `dynamodb:PutItem` on the table.
 #[derive(Clone, Debug)]
@@ -87,7 +40,7 @@ impl UserStore for DynamoUsers {
             .item("user_id", s(&user_id))
             .item("name", s(user.mobile.as_str()))
             .item("password_hash", s(&user.password_hash))
-            .item("created_at", s(&user.created_at_rfc3339()))
+            .item("created_at", s(&rfc3339(user.created_at)))
             .condition_expression(if user.replaces_pending {
                 "attribute_not_exists(mobile) OR user_id = :pending"
             } else {
@@ -122,6 +75,16 @@ impl UserStore for DynamoUsers {
         }
         Err(UserStoreError::Unavailable(describe(&err)))
     }
+}
+
+/// `at` as RFC 3339 UTC with milliseconds, e.g. `2026-11-24T08:16:01.123Z`.
+pub fn rfc3339(at: SystemTime) -> String {
+    let millis = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    DateTime::from_millis(millis)
+        .fmt(DateTimeFormat::DateTime)
+        .expect("a time after 1970 formats as RFC 3339")
 }
 
 /// Names a failure without echoing the request (service messages can quote item values).

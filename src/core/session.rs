@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::domain::Mobile;
+use crate::core::domain::Mobile;
 
 /// The token's claims. `exp` = `iat` + the session TTL.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -38,6 +37,22 @@ pub fn key_id(secret: &[u8]) -> String {
         .collect()
 }
 
+/// The shortest key accepted, in bytes (HS256 wants at least the hash's output size).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// What signing sessions needs; the edge reads it from the environment.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// The HS256 key, at least [`MIN_KEY_BYTES`].
+    pub secret: SecretString,
+    /// The token's and the cookie's lifetime.
+    pub ttl: Duration,
+    /// The `iss` claim.
+    pub issuer: String,
+    /// The cookie's name (`__Host-session`).
+    pub cookie_name: String,
+}
+
 /// Signs sessions. Built once per cold start.
 pub struct Sessions {
     key: EncodingKey,
@@ -48,16 +63,17 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(settings: &SessionSettings) -> Self {
+        let secret = settings.secret.expose_secret().as_bytes();
         Self {
-            key: EncodingKey::from_secret(config.jwt_secret.expose_secret().as_bytes()),
+            key: EncodingKey::from_secret(secret),
             header: Header {
-                kid: Some(key_id(config.jwt_secret.expose_secret().as_bytes())),
+                kid: Some(key_id(secret)),
                 ..Header::new(Algorithm::HS256)
             },
-            ttl: config.session_ttl,
-            issuer: config.jwt_issuer.clone(),
-            cookie_name: config.cookie_name.clone(),
+            ttl: settings.ttl,
+            issuer: settings.issuer.clone(),
+            cookie_name: settings.cookie_name.clone(),
         }
     }
 
@@ -153,7 +169,7 @@ impl Verifier {
     ) -> Result<Self, KeyError> {
         let mut keys: Vec<(String, DecodingKey)> = Vec::new();
         for (i, secret) in secrets.into_iter().enumerate() {
-            if secret.len() < crate::config::MIN_JWT_SECRET_BYTES {
+            if secret.len() < MIN_KEY_BYTES {
                 return Err(KeyError::TooShort(i));
             }
             let kid = key_id(secret);
@@ -249,19 +265,18 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
+    fn settings(ttl_secs: u64) -> SessionSettings {
+        SessionSettings {
+            secret: SecretString::from(SECRET),
+            ttl: Duration::from_secs(ttl_secs),
+            issuer: "ihome".into(),
+            cookie_name: "__Host-session".into(),
+        }
+    }
+
     #[test]
     fn cookie_carries_a_verifiable_token_with_every_claim() {
-        let config = Config::from_lookup(|k| {
-            Some(match k {
-                "USERS_TABLE" => "users".into(),
-                "REDIS_URL" => "redis://127.0.0.1".into(),
-                "JWT_SECRET" => SECRET.into(),
-                "SESSION_TTL_SECONDS" => "600".into(),
-                _ => return None,
-            })
-        })
-        .unwrap();
-        let sessions = Sessions::new(&config);
+        let sessions = Sessions::new(&settings(600));
         let user_id = Uuid::now_v7();
         let mobile = Mobile::parse("13812345678").unwrap();
         let now = SystemTime::now();
@@ -343,18 +358,9 @@ mod tests {
 
     #[test]
     fn verifies_a_cookie_the_signer_issued() {
-        let config = Config::from_lookup(|k| {
-            Some(match k {
-                "USERS_TABLE" => "users".into(),
-                "REDIS_URL" => "redis://127.0.0.1".into(),
-                "JWT_SECRET" => SECRET.into(),
-                _ => return None,
-            })
-        })
-        .unwrap();
         let user_id = Uuid::now_v7();
         let mobile = Mobile::parse("13812345678").unwrap();
-        let cookie = Sessions::new(&config)
+        let cookie = Sessions::new(&settings(86_400))
             .cookie_for(user_id, &mobile, SystemTime::now())
             .unwrap();
         let verifier = Verifier::new([OLD, SECRET.as_bytes()], "ihome").unwrap();

@@ -38,62 +38,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use crate::domain::{Mobile, SmsCode};
-use crate::users::UserId;
-
-/// Redis could not be reached, or did not answer in time.
-#[derive(Debug, thiserror::Error)]
-#[error("sms code store unavailable: {0}")]
-pub struct SmsStoreError(String);
-
-/// Names one request's claim on a code (the id of the user it is creating).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimId(String);
-
-impl From<Uuid> for ClaimId {
-    fn from(id: Uuid) -> Self {
-        Self(id.simple().to_string())
-    }
-}
-
-/// What a claim found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// The code matched and is this request's until consumed, released or the lease ends.
-    /// `pending`: the user id an earlier request with this code may have stored, to be reused.
-    Claimed { pending: Option<UserId> },
-    /// No code is stored (expired, never sent, used).
-    Missing,
-    /// The code matched but another request holds it.
-    InUse,
-    /// The code differs; `burnt` when that was its last allowed try and it is gone.
-    Wrong { burnt: bool },
-}
-
-/// Where the SMS codes live. `claim` must be atomic: one code, one holder.
-pub trait SmsCodeStore: Send + Sync + 'static {
-    fn claim(
-        &self,
-        mobile: &Mobile,
-        code: &SmsCode,
-        claim: &ClaimId,
-    ) -> impl Future<Output = Result<Attempt, SmsStoreError>> + Send;
-    /// Deletes the code if `claim` still holds it; `false` if not (a newer code is kept).
-    fn consume(
-        &self,
-        mobile: &Mobile,
-        claim: &ClaimId,
-    ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
-    /// Makes the code usable again if `claim` still holds it; `false` if not. With `pending`,
-    /// the record remembers that user id (a write under it may have landed) for the next
-    /// request proving the code; without, it keeps whatever pending id it had.
-    fn release(
-        &self,
-        mobile: &Mobile,
-        claim: &ClaimId,
-        pending: Option<UserId>,
-    ) -> impl Future<Output = Result<bool, SmsStoreError>> + Send;
-}
+use crate::core::domain::{Mobile, SmsCode};
+use crate::core::ports::{Attempt, ClaimId, SmsCodeStore, SmsStoreError, UserId};
 
 pub fn key(mobile: &Mobile) -> String {
     format!("sms_code_{}", mobile.as_str())
@@ -246,7 +192,7 @@ impl RedisSmsCodes {
             }
             other => other,
         }
-        .map_err(|e| SmsStoreError(e.to_string()))
+        .map_err(|e| SmsStoreError::new(e.to_string()))
     }
 
     async fn run<T: redis::FromRedisValue>(
@@ -276,11 +222,11 @@ impl SmsCodeStore for RedisSmsCodes {
     ) -> Result<Attempt, SmsStoreError> {
         let lease = self.rules.lease.as_millis().to_string();
         let attempts = self.rules.attempts.to_string();
-        let args = [code.expose(), claim.0.as_str(), &lease, &attempts];
+        let args = [code.expose(), claim.as_str(), &lease, &attempts];
         let found: String = self.run(&CLAIM_SCRIPT, mobile, &args).await?;
         if let Some(pending) = found.strip_prefix("claimed ") {
             let pending = Uuid::try_parse(pending)
-                .map_err(|_| SmsStoreError("unreadable pending user id".to_owned()))?;
+                .map_err(|_| SmsStoreError::new("unreadable pending user id"))?;
             return Ok(Attempt::Claimed {
                 pending: Some(pending),
             });
@@ -291,12 +237,16 @@ impl SmsCodeStore for RedisSmsCodes {
             "in_use" => Attempt::InUse,
             "wrong" => Attempt::Wrong { burnt: false },
             "burnt" => Attempt::Wrong { burnt: true },
-            other => return Err(SmsStoreError(format!("unexpected claim reply {other:?}"))),
+            other => {
+                return Err(SmsStoreError::new(format!(
+                    "unexpected claim reply {other:?}"
+                )));
+            }
         })
     }
 
     async fn consume(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
-        let deleted: i64 = self.run(&CONSUME_SCRIPT, mobile, &[&claim.0]).await?;
+        let deleted: i64 = self.run(&CONSUME_SCRIPT, mobile, &[claim.as_str()]).await?;
         Ok(deleted == 1)
     }
 
@@ -310,7 +260,7 @@ impl SmsCodeStore for RedisSmsCodes {
             .map(|id| id.simple().to_string())
             .unwrap_or_default();
         let released: i64 = self
-            .run(&RELEASE_SCRIPT, mobile, &[&claim.0, &pending])
+            .run(&RELEASE_SCRIPT, mobile, &[claim.as_str(), &pending])
             .await?;
         Ok(released == 1)
     }

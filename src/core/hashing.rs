@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString, rand_core::OsRng};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version};
 
-use crate::domain::Password;
+use crate::core::domain::Password;
 
 /// Memory cost in KiB, iterations and lanes: OWASP's minimum for argon2id (m=19 MiB, t=2, p=1).
 pub const M_COST_KIB: u32 = 19_456;
@@ -89,7 +89,7 @@ pub fn hash(password: &Password) -> Result<String, HashError> {
 /// Hashes on tokio's blocking pool.
 pub async fn hash_off_runtime(password: Password) -> Result<String, HashError> {
     let hashed = tokio::task::spawn_blocking(move || hash(&password));
-    crate::metrics::timed(crate::metrics::Stage::Hash, hashed)
+    crate::core::timing::timed(crate::core::timing::Stage::Hash, hashed)
         .await
         .map_err(|e| HashError::Task(e.to_string()))?
 }
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn hash_is_an_argon2id_phc_string_with_the_deployed_parameters() {
-        let mobile = crate::domain::Mobile::parse("13812345678").unwrap();
+        let mobile = crate::core::domain::Mobile::parse("13812345678").unwrap();
         let password = Password::parse("correct horse", "correct horse", &mobile).unwrap();
         let phc = hash(&password).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");

@@ -12,7 +12,7 @@
 
 use lambda_http::http::HeaderMap;
 
-use crate::config::Config;
+use crate::edge::config::Config;
 
 /// The origins a browser may register from. Built once per cold start.
 #[derive(Debug, Clone, Default)]

@@ -5,15 +5,15 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use crate::config::Config;
-use crate::domain::Mobile;
-use crate::hashing;
-use crate::http::Service;
-use crate::metrics::Timed;
-use crate::register::Registrar;
-use crate::session::Sessions;
-use crate::sms_codes::{CodeRules, RedisSmsCodes};
-use crate::users::DynamoUsers;
+use crate::core::domain::Mobile;
+use crate::core::hashing;
+use crate::core::register::Registrar;
+use crate::core::session::Sessions;
+use crate::edge::config::Config;
+use crate::edge::http::Service;
+use crate::edge::metrics::Timed;
+use crate::stores::sms_codes::{CodeRules, RedisSmsCodes};
+use crate::stores::users::DynamoUsers;
 
 /// The function: each store's calls timed for the metrics line.
 pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>>;
@@ -50,7 +50,7 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
         .expect("allocating the hash memory does not panic");
     Mobile::prepare();
     codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
-    let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(config));
+    let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
     Ok(Service::new(registrar, config))
 }
 

@@ -2,8 +2,8 @@
 //! seed's string codes so existing front ends work; `code` is a stable snake_case reason for
 //! programs; `errmsg` is Chinese (the seed's wording where it had one) or English.
 
-use crate::domain::{Rejection, Weakness};
-use crate::register::RegisterError;
+use crate::core::domain::{Rejection, Weakness};
+use crate::core::register::RegisterError;
 
 /// The iHome `RET` codes this endpoint uses.
 pub mod errno {
@@ -39,6 +39,7 @@ pub enum Outcome {
     UserStoreUnavailable,
     BodyTooLarge,
     MethodNotAllowed,
+    NotFound,
     ForbiddenOrigin,
     Internal,
 }
@@ -60,7 +61,7 @@ pub enum StatusMode {
 
 impl Outcome {
     /// Every row of the contract, once (a weak password stands for each of its reasons).
-    pub const ALL: [Outcome; 16] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Registered,
         Outcome::InvalidBody,
         Outcome::MissingField,
@@ -75,6 +76,7 @@ impl Outcome {
         Outcome::UserStoreUnavailable,
         Outcome::BodyTooLarge,
         Outcome::MethodNotAllowed,
+        Outcome::NotFound,
         Outcome::ForbiddenOrigin,
         Outcome::Internal,
     ];
@@ -102,6 +104,7 @@ impl Outcome {
             UserStoreUnavailable => (503, errno::DBERR, "user_store_unavailable"),
             BodyTooLarge => (413, errno::REQERR, "body_too_large"),
             MethodNotAllowed => (405, errno::REQERR, "method_not_allowed"),
+            NotFound => (404, errno::REQERR, "not_found"),
             ForbiddenOrigin => (403, errno::REQERR, "forbidden_origin"),
             Internal => (500, errno::SERVERERR, "internal"),
         }
@@ -167,6 +170,7 @@ impl Outcome {
             UserStoreUnavailable => ("查询数据库异常", "the user store is unavailable; try again"),
             BodyTooLarge => ("请求体过大", "the body is larger than 16 KiB"),
             MethodNotAllowed => ("请求方法不允许", "only POST is allowed"),
+            NotFound => ("接口不存在", "no such route"),
             ForbiddenOrigin => (
                 "非法请求",
                 "requests from other sites may not register users",

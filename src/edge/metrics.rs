@@ -20,70 +20,20 @@
 //! A small writer over serde_json rather than a metrics crate: one object per invocation is all
 //! that is needed, and it adds nothing to the binary (measured in docs/performance.md).
 
-use std::cell::Cell;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::contract::Outcome;
-use crate::sms_codes::{Attempt, ClaimId, SmsCodeStore, SmsStoreError};
-use crate::users::{NewUser, UserId, UserStore, UserStoreError};
+use crate::core::domain::{Mobile, SmsCode};
+use crate::core::ports::{
+    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserId, UserStore, UserStoreError,
+};
+use crate::core::timing::{Spent, Stage, timed};
+use crate::edge::contract::Outcome;
 
 pub const DEFAULT_NAMESPACE: &str = "IHome/Registration";
-
-/// Where an invocation spent its time; `None` for a stage it never reached.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Spent {
-    pub hash: Option<Duration>,
-    pub redis: Option<Duration>,
-    pub dynamodb: Option<Duration>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum Stage {
-    Hash,
-    Redis,
-    DynamoDb,
-}
-
-tokio::task_local! {
-    static SPENT: Cell<Spent>;
-}
-
-/// Runs `fut` with a fresh account of the time spent in each stage, and returns both.
-pub async fn measured<F: Future>(fut: F) -> (F::Output, Spent) {
-    SPENT
-        .scope(Cell::new(Spent::default()), async move {
-            let out = fut.await;
-            (out, SPENT.with(Cell::get))
-        })
-        .await
-}
-
-/// Adds `took` to the stage's time, when inside [`measured`] (elsewhere, e.g. in a benchmark
-/// calling the hash directly, it does nothing).
-pub fn record(stage: Stage, took: Duration) {
-    let _ = SPENT.try_with(|cell| {
-        let mut spent = cell.get();
-        let slot = match stage {
-            Stage::Hash => &mut spent.hash,
-            Stage::Redis => &mut spent.redis,
-            Stage::DynamoDb => &mut spent.dynamodb,
-        };
-        *slot = Some(slot.unwrap_or_default() + took);
-        cell.set(spent);
-    });
-}
-
-/// Awaits `fut`, recording its time against `stage`.
-pub async fn timed<F: Future>(stage: Stage, fut: F) -> F::Output {
-    let start = Instant::now();
-    let out = fut.await;
-    record(stage, start.elapsed());
-    out
-}
 
 /// A store whose every call is timed: the Redis and DynamoDB adapters as the function runs them.
 pub struct Timed<S>(pub S);
@@ -91,22 +41,18 @@ pub struct Timed<S>(pub S);
 impl<C: SmsCodeStore> SmsCodeStore for Timed<C> {
     async fn claim(
         &self,
-        mobile: &crate::domain::Mobile,
-        code: &crate::domain::SmsCode,
+        mobile: &Mobile,
+        code: &SmsCode,
         claim: &ClaimId,
     ) -> Result<Attempt, SmsStoreError> {
         timed(Stage::Redis, self.0.claim(mobile, code, claim)).await
     }
-    async fn consume(
-        &self,
-        mobile: &crate::domain::Mobile,
-        claim: &ClaimId,
-    ) -> Result<bool, SmsStoreError> {
+    async fn consume(&self, mobile: &Mobile, claim: &ClaimId) -> Result<bool, SmsStoreError> {
         timed(Stage::Redis, self.0.consume(mobile, claim)).await
     }
     async fn release(
         &self,
-        mobile: &crate::domain::Mobile,
+        mobile: &Mobile,
         claim: &ClaimId,
         pending: Option<UserId>,
     ) -> Result<bool, SmsStoreError> {
@@ -287,19 +233,5 @@ mod tests {
         assert_eq!(d.len(), 1, "no timings directive without timings");
         assert_eq!(d[0]["Namespace"], "Custom/Namespace");
         assert!(v.get("requestId").is_none());
-    }
-
-    #[tokio::test]
-    async fn time_is_recorded_per_stage_inside_a_measured_task_only() {
-        record(Stage::Hash, Duration::from_millis(5)); // outside: ignored, no panic
-        let ((), spent) = measured(async {
-            record(Stage::Redis, Duration::from_millis(1));
-            record(Stage::Redis, Duration::from_millis(2));
-            timed(Stage::DynamoDb, async {}).await;
-        })
-        .await;
-        assert_eq!(spent.redis, Some(Duration::from_millis(3)));
-        assert_eq!(spent.hash, None);
-        assert!(spent.dynamodb.is_some());
     }
 }

@@ -539,7 +539,8 @@ mod tests {
         };
         for (stored, typed_at_login) in [(full, half), (half, full)] {
             let hash =
-                crate::hashing::hash(&Password::parse(stored, stored, &mobile()).unwrap()).unwrap();
+                crate::core::hashing::hash(&Password::parse(stored, stored, &mobile()).unwrap())
+                    .unwrap();
             assert!(
                 verifies(&hash, &nfkc(typed_at_login)),
                 "{stored} / {typed_at_login}"
