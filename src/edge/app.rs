@@ -7,16 +7,19 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::core::domain::Mobile;
 use crate::core::hashing;
+use crate::core::login::Login;
 use crate::core::register::Registrar;
 use crate::core::session::Sessions;
 use crate::edge::config::Config;
 use crate::edge::http::Service;
 use crate::edge::metrics::Timed;
-use crate::stores::sms_codes::{CodeRules, RedisSmsCodes};
+use crate::stores::redis::Redis;
+use crate::stores::sms_codes::{self, CodeRules, RedisSmsCodes};
+use crate::stores::throttle::{self, RedisThrottle};
 use crate::stores::users::DynamoUsers;
 
 /// The function: each store's calls timed for the metrics line.
-pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>>;
+pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>, Timed<RedisThrottle>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -42,16 +45,28 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 /// scripts. A store that is down at cold start costs a warning, not the init: requests get 503
 /// until it is back.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
-    let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
-        .map_err(|_| StartupError::RedisUrl)?;
+    let redis =
+        Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)?;
     let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
     tokio::task::spawn_blocking(hashing::prepare)
         .await
         .expect("allocating the hash memory does not panic");
     Mobile::prepare();
-    codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
-    let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
-    Ok(Service::new(registrar, config))
+    let scripts = sms_codes::scripts().chain(throttle::scripts());
+    redis
+        .warm_up(config.redis_timeout.min(WARM_UP_LIMIT), scripts)
+        .await;
+    Ok(assemble(redis, users, config))
+}
+
+/// The service over these stores (each timed), configured by `config`.
+pub fn assemble(redis: Redis, users: DynamoUsers, config: &Config) -> App {
+    let codes = RedisSmsCodes::on(redis.clone(), code_rules(config));
+    let throttle = RedisThrottle::on(redis, config.login_limits);
+    let sessions = Sessions::new(&config.session);
+    let registrar = Registrar::new(Timed(codes), Timed(users.clone()), sessions.clone());
+    let login = Login::new(Timed(users), Timed(throttle), sessions);
+    Service::new(registrar, login, config)
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {

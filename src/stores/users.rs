@@ -1,18 +1,24 @@
 //! The users table in DynamoDB, keyed by `mobile`. A user is written once, with a conditional
 //! put, so a number registers once whatever the race. The one item a put may replace is the one
 //! an earlier request with the same SMS code may have stored under the same (pending) user id,
-//! when that request could not learn whether its write landed.
+//! when that request could not learn whether its write landed. A login reads the item (strongly
+//! consistent: a user who has just registered can log in at once) and may replace its password
+//! hash, only if it is still the one the login verified.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::core::ports::{NewUser, UserStore, UserStoreError};
+use crate::core::domain::Mobile;
+use crate::core::ports::{NewUser, StoredUser, UserStore, UserStoreError};
 
-/// The DynamoDB adapter. Needs only `dynamodb:PutItem` on the table.
+/// The DynamoDB adapter. Needs `dynamodb:PutItem` (registration), `dynamodb:GetItem` of
+/// `user_id`, `name` and `password_hash`, and `dynamodb:UpdateItem` of `password_hash` (login)
+/// on the table.
 #[derive(Clone, Debug)]
 pub struct DynamoUsers {
     client: aws_sdk_dynamodb::Client,
@@ -74,6 +80,64 @@ impl UserStore for DynamoUsers {
             }
         }
         Err(UserStoreError::Unavailable(describe(&err)))
+    }
+
+    async fn find(&self, mobile: &Mobile) -> Result<Option<StoredUser>, UserStoreError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
+            .consistent_read(true)
+            .projection_expression("user_id, #name, password_hash")
+            .expression_attribute_names("#name", "name")
+            .send()
+            .await
+            .map_err(|e| UserStoreError::Unavailable(describe(&e)))?;
+        let Some(item) = got.item else {
+            return Ok(None);
+        };
+        let text = |field: &str| item.get(field).and_then(|v| v.as_s().ok());
+        let unreadable =
+            |field| UserStoreError::Unavailable(format!("item without a usable {field}"));
+        let user_id = text("user_id")
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+            .ok_or_else(|| unreadable("user_id"))?;
+        let password_hash = text("password_hash").ok_or_else(|| unreadable("password_hash"))?;
+        Ok(Some(StoredUser {
+            user_id,
+            name: text("name")
+                .map_or(mobile.as_str(), String::as_str)
+                .to_owned(),
+            password_hash: password_hash.to_owned(),
+        }))
+    }
+
+    async fn replace_hash(
+        &self,
+        mobile: &Mobile,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, UserStoreError> {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("mobile", s(mobile.as_str()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old")
+            .expression_attribute_values(":new", s(new))
+            .expression_attribute_values(":old", s(old))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(UserStoreError::Unavailable(describe(&err))),
+            },
+        }
     }
 }
 

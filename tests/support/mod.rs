@@ -15,13 +15,11 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType,
 };
-use ihome_register::core::register::Registrar;
-use ihome_register::core::session::Sessions;
 use ihome_register::edge::app::{self, App};
 use ihome_register::edge::config::Config;
-use ihome_register::edge::http::{self, Service};
-use ihome_register::edge::metrics::{Metrics, Timed};
-use ihome_register::stores::sms_codes::RedisSmsCodes;
+use ihome_register::edge::http;
+use ihome_register::edge::metrics::Metrics;
+use ihome_register::stores::redis::Redis;
 use ihome_register::stores::users::DynamoUsers;
 use lambda_http::Body;
 use redis::AsyncCommands;
@@ -145,25 +143,23 @@ impl Stores {
             redis_url.unwrap_or(&self.redis_url),
             &self.secret,
         );
-        let codes = RedisSmsCodes::new(
-            &config.redis_url,
-            config.redis_timeout,
-            app::code_rules(&config),
-        )
-        .unwrap();
-        self.app_with_codes(codes, dynamodb).await
+        let redis = Redis::new(&config.redis_url, config.redis_timeout).unwrap();
+        self.app_with_redis(redis, dynamodb).await
     }
 
-    /// The function with its own Redis adapter, and its DynamoDB endpoint maybe replaced.
-    pub async fn app_with_codes(&self, codes: RedisSmsCodes, dynamodb: Option<&str>) -> Arc<App> {
-        let config = self.config();
+    /// The function with its own Redis connection, and its DynamoDB endpoint maybe replaced.
+    pub async fn app_with_redis(&self, redis: Redis, dynamodb: Option<&str>) -> Arc<App> {
+        self.app_on(redis, dynamodb, &self.config()).await
+    }
+
+    /// The function on `redis`, its DynamoDB endpoint maybe replaced, configured by `config`.
+    pub async fn app_on(&self, redis: Redis, dynamodb: Option<&str>, config: &Config) -> Arc<App> {
         let client = match dynamodb {
-            Some(endpoint) => dynamodb_at(endpoint, &config).await,
-            None => app::dynamodb_client(&config).await,
+            Some(endpoint) => dynamodb_at(endpoint, config).await,
+            None => app::dynamodb_client(config).await,
         };
         let users = DynamoUsers::new(client, &self.table);
-        let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
-        captured(Service::new(registrar, &config))
+        captured(app::assemble(redis, users, config))
     }
 
     pub async fn set_code(&mut self, mobile: &str, code: &str, ttl_secs: u64) {
