@@ -122,6 +122,26 @@ export_local_env() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
+# Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver), for selenium.
+ensure_chromium() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+  log "installing chromium and chromium-driver from apt"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
+# jQuery from npm, the version iHome's pages load (3.7.1 unless given); exports JQUERY_JS.
+ensure_jquery() {
+  local version="${1:-3.7.1}"
+  export JQUERY_JS="$RUN/jquery-$version/package/dist/jquery.min.js"
+  [ -s "$JQUERY_JS" ] && return
+  log "fetching jquery@$version from npm"
+  mkdir -p "$RUN/jquery-$version"
+  (cd "$RUN/jquery-$version" && npm pack --silent "jquery@$version" >/dev/null &&
+     tar xzf "jquery-$version.tgz")
+  [ -s "$JQUERY_JS" ] || die "jquery did not unpack"
+}
+
 ensure_servers() {
   ensure_redis_server
   ensure_venv
