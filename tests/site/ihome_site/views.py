@@ -55,6 +55,19 @@ def db_failed(e, what):
     return jsonify(errno=RET.DBERR, errmsg="数据库异常")
 
 
+def saved(row, what, key):
+    """Adds `row` and commits; answers its id under `key`, or iHome's error answer."""
+    try:
+        db.session.add(row)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return jsonify(errno=RET.NODATA, errmsg="无效操作")
+    except SQLAlchemyError as e:
+        return db_failed(e, what)
+    return jsonify(errno=RET.OK, errmsg="OK", data={key: row.id})
+
+
 # passport.py: login state and logout
 @api.get("/session")
 def check_login():
@@ -74,22 +87,21 @@ def logout():
 
 
 # profile.py
-def current_user():
+def own_user(serialise):
+    """The logged-in user's row, as serialise(user) makes it: iHome's User.query.get(user_id)."""
     try:
-        return db.session.get(User, g.user_id), None
+        user = db.session.get(User, g.user_id)
     except SQLAlchemyError as e:
-        return None, db_failed(e, "user lookup")
+        return db_failed(e, "user lookup")
+    if user is None:
+        return jsonify(errno=RET.NODATA, errmsg="无效操作")
+    return jsonify(errno=RET.OK, errmsg="OK", data=serialise(user))
 
 
 @api.get("/user")
 @login_required
 def get_user_profile():
-    user, failed = current_user()
-    if failed:
-        return failed
-    if user is None:
-        return jsonify(errno=RET.NODATA, errmsg="无效操作")
-    return jsonify(errno=RET.OK, errmsg="OK", data=user.to_dict())
+    return own_user(User.to_dict)
 
 
 @api.put("/users/name")
@@ -116,12 +128,7 @@ def change_user_name():
 @api.get("/users/auth")
 @login_required
 def get_user_auth():
-    user, failed = current_user()
-    if failed:
-        return failed
-    if user is None:
-        return jsonify(errno=RET.NODATA, errmsg="无效操作")
-    return jsonify(errno=RET.OK, errmsg="OK", data=user.auth_to_dict())
+    return own_user(User.auth_to_dict)
 
 
 @api.post("/users/auth")
@@ -172,17 +179,12 @@ def save_house_info():
     fields["price"] *= 100  # yuan in, fen stored, as iHome
     fields["deposit"] *= 100
     try:
-        if db.session.get(Area, fields["area_id"]) is None:
-            return jsonify(errno=RET.NODATA, errmsg="城区不存在")
-        house = House(user_id=g.user_id, **fields)
-        db.session.add(house)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return jsonify(errno=RET.NODATA, errmsg="无效操作")
+        area = db.session.get(Area, fields["area_id"])
     except SQLAlchemyError as e:
-        return db_failed(e, "house")
-    return jsonify(errno=RET.OK, errmsg="OK", data={"house_id": house.id})
+        return db_failed(e, "area")
+    if area is None:
+        return jsonify(errno=RET.NODATA, errmsg="城区不存在")
+    return saved(House(user_id=g.user_id, **fields), "house", "house_id")
 
 
 @api.get("/user/houses")
@@ -213,21 +215,16 @@ def save_order():
         return jsonify(errno=RET.PARAMERR, errmsg="参数错误")
     try:
         house = db.session.get(House, house_id)
-        if house is None:
-            return jsonify(errno=RET.NODATA, errmsg="房屋不存在")
-        if house.user_id == g.user_id:
-            return jsonify(errno=RET.ROLEERR, errmsg="不能预订自己的房屋")
-        days = (end - start).days
-        order = Order(user_id=g.user_id, house_id=house_id, begin_date=start, end_date=end,
-                      days=days, house_price=house.price, amount=days * house.price)
-        db.session.add(order)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return jsonify(errno=RET.NODATA, errmsg="无效操作")
     except SQLAlchemyError as e:
-        return db_failed(e, "order")
-    return jsonify(errno=RET.OK, errmsg="OK", data={"order_id": order.id})
+        return db_failed(e, "house")
+    if house is None:
+        return jsonify(errno=RET.NODATA, errmsg="房屋不存在")
+    if house.user_id == g.user_id:
+        return jsonify(errno=RET.ROLEERR, errmsg="不能预订自己的房屋")
+    days = (end - start).days
+    return saved(Order(user_id=g.user_id, house_id=house_id, begin_date=start, end_date=end,
+                       days=days, house_price=house.price, amount=days * house.price),
+                 "order", "order_id")
 
 
 @api.get("/user/orders")
