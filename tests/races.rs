@@ -345,22 +345,16 @@ fn fresh_ip() -> String {
     )
 }
 
-/// The three failure counts of `mobile` from `ip` (mobile + ip, ip, mobile), 0 when absent,
-/// and the seconds left on the first.
+/// The three failure counts of `mobile` from `ip` (mobile + ip, ip, mobile), and the seconds
+/// left on the first.
 async fn counts(st: &mut Stores, mobile: &str, ip: &str) -> ([i64; 3], i64) {
-    use ihome_register::core::domain::{Mobile, Source};
     use redis::AsyncCommands;
-    let keys = ihome_register::stores::throttle::keys(
-        &Mobile::parse(mobile).unwrap(),
-        &Source::from_address(Some(ip)),
-    );
-    let mut out = [0; 3];
-    for (i, key) in keys.iter().enumerate() {
-        let n: Option<i64> = st.redis.get(key).await.unwrap();
-        out[i] = n.unwrap_or(0);
-    }
-    let ttl: i64 = st.redis.ttl(&keys[0]).await.unwrap();
-    (out, ttl)
+    let ttl: i64 = st
+        .redis
+        .ttl(&support::login_keys(mobile, ip)[0])
+        .await
+        .unwrap();
+    (st.login_counts(mobile, ip).await, ttl)
 }
 
 /// The metrics lines among everything the processes printed, by outcome: (all lines of that
