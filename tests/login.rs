@@ -138,20 +138,6 @@ fn claims(st: &Stores, set_cookie: &str) -> Claims {
     .claims
 }
 
-/// The three failure counts of `mobile` from `ip`: (mobile + ip, ip, mobile), 0 when absent.
-async fn counts(st: &mut Stores, mobile: &str, ip: &str) -> [i64; 3] {
-    let keys = throttle::keys(
-        &Mobile::parse(mobile).unwrap(),
-        &Source::from_address(Some(ip)),
-    );
-    let mut out = [0; 3];
-    for (i, key) in keys.iter().enumerate() {
-        let n: Option<i64> = st.redis.get(key).await.unwrap();
-        out[i] = n.unwrap_or(0);
-    }
-    out
-}
-
 async fn ttl(st: &mut Stores, key: &str) -> i64 {
     st.redis.ttl(key).await.unwrap()
 }
@@ -197,7 +183,7 @@ async fn a_registered_user_logs_in_and_the_cookie_names_the_stored_user() {
     let item = st.item(&mobile).await.unwrap();
     assert!(s(&item, "password_hash").starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     assert_eq!(
-        counts(&mut st, &mobile, &ip).await,
+        st.login_counts(&mobile, &ip).await,
         [0, 0, 0],
         "successes count nothing"
     );
@@ -223,8 +209,8 @@ async fn unknown_mobile_and_wrong_password_are_one_answer_and_both_verify() {
             assert!(a.cookie.is_none() && a.retry_after.is_none());
         }
         // Each counted once per (mobile, address), twice for the address, per mobile once a round.
-        assert_eq!(counts(&mut st, &mobile, &ip).await, [1, 2, round]);
-        assert_eq!(counts(&mut st, &stranger, &ip).await, [1, 2, round]);
+        assert_eq!(st.login_counts(&mobile, &ip).await, [1, 2, round]);
+        assert_eq!(st.login_counts(&stranger, &ip).await, [1, 2, round]);
     }
     assert!(st.item(&stranger).await.is_none(), "a login creates nobody");
 }
@@ -258,7 +244,7 @@ async fn five_failures_from_one_address_lock_that_address_out_for_ten_minutes() 
         assert!((590..=600).contains(&a.retry_after.unwrap()), "{a:?}");
         assert!(a.cookie.is_none());
     }
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [5, 5, 5]);
+    assert_eq!(st.login_counts(&mobile, &ip).await, [5, 5, 5]);
 
     // iHome's own login answered this in JSON: HTTP 200 in the ihome mode, retry-after kept.
     let ihome = app_on(&st, None, None, &[("STATUS_CODES", "ihome")]).await;
@@ -273,8 +259,8 @@ async fn five_failures_from_one_address_lock_that_address_out_for_ten_minutes() 
     // count only, giving its place back in the mobile's.
     let a = log_in(&app, &mobile, PASSWORD, &other_ip, &[]).await;
     assert_eq!(a.code, "logged_in");
-    assert_eq!(counts(&mut st, &mobile, &other_ip).await, [0, 0, 5]);
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [5, 5, 5]);
+    assert_eq!(st.login_counts(&mobile, &other_ip).await, [0, 0, 5]);
+    assert_eq!(st.login_counts(&mobile, &ip).await, [5, 5, 5]);
 }
 
 #[tokio::test]
@@ -287,12 +273,12 @@ async fn a_success_clears_the_address_count_and_gives_back_its_place() {
     for _ in 0..4 {
         log_in(&app, &mobile, "not it at all", &ip, &[]).await;
     }
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [4, 4, 4]);
+    assert_eq!(st.login_counts(&mobile, &ip).await, [4, 4, 4]);
     assert_eq!(
         log_in(&app, &mobile, PASSWORD, &ip, &[]).await.code,
         "logged_in"
     );
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [0, 4, 4]);
+    assert_eq!(st.login_counts(&mobile, &ip).await, [0, 4, 4]);
     // So the next mistake starts a fresh count of five.
     for _ in 0..4 {
         log_in(&app, &mobile, "not it at all", &ip, &[]).await;
@@ -360,8 +346,8 @@ async fn the_address_is_api_gateways_never_x_forwarded_for() {
     )
     .await;
     assert_eq!(a.code, "too_many_attempts");
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [5, 5, 5]);
-    assert_eq!(counts(&mut st, &mobile, "192.0.2.1").await[0..2], [0, 0]);
+    assert_eq!(st.login_counts(&mobile, &ip).await, [5, 5, 5]);
+    assert_eq!(st.login_counts(&mobile, "192.0.2.1").await[0..2], [0, 0]);
 }
 
 #[tokio::test]
@@ -395,7 +381,7 @@ async fn dynamodb_down_is_503_and_the_attempt_is_not_counted() {
     assert_eq!((a.status, a.code.as_str()), (503, "user_store_unavailable"));
     assert_eq!(a.retry_after, Some(1));
     assert!(!a.verified);
-    assert_eq!(counts(&mut st, &mobile, &ip).await, [0, 0, 0], "given back");
+    assert_eq!(st.login_counts(&mobile, &ip).await, [0, 0, 0], "given back");
 }
 
 /// Puts a user the way an import or an older deployment would have: `hash` as its password hash.

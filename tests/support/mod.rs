@@ -193,6 +193,17 @@ impl Stores {
         let _: () = self.redis.del(key(mobile)).await.unwrap();
     }
 
+    /// The three failure counts of a login of `mobile` from `ip` (mobile + ip, ip, mobile), as
+    /// the throttle keys them; 0 where no key is stored.
+    pub async fn login_counts(&mut self, mobile: &str, ip: &str) -> [i64; 3] {
+        let mut out = [0; 3];
+        for (i, key) in login_keys(mobile, ip).iter().enumerate() {
+            let n: Option<i64> = self.redis.get(key).await.unwrap();
+            out[i] = n.unwrap_or(0);
+        }
+        out
+    }
+
     pub async fn item(&self, mobile: &str) -> Option<Item> {
         self.ddb
             .get_item()
@@ -282,6 +293,15 @@ impl StoredCode {
             _ => panic!("unexpected stored code layout ({} fields)", fields.len()),
         }
     }
+}
+
+/// The keys of a login's three failure counts (`stores::throttle::keys`), for `mobile` as it
+/// parses and `ip` as API Gateway gives it.
+pub fn login_keys(mobile: &str, ip: &str) -> [String; 3] {
+    ihome_register::stores::throttle::keys(
+        &ihome_register::core::domain::Mobile::parse(mobile).unwrap(),
+        &ihome_register::core::domain::Source::from_address(Some(ip)),
+    )
 }
 
 pub fn key(mobile: &str) -> String {
