@@ -768,7 +768,10 @@ mod tests {
             "kept as typed"
         );
         assert_eq!(c.password.normalised(), "correct horse");
-        assert!(!format!("{c:?}").contains("correct"), "Debug hides the password");
+        assert!(
+            !format!("{c:?}").contains("correct"),
+            "Debug hides the password"
+        );
         for raw in [&b""[..], b"[]", b"null", b"{\"mobile\":", b"\xff{}"] {
             assert_eq!(
                 Credentials::from_json(raw).err(),
