@@ -1,0 +1,2 @@
+//! ihome-import: the command line (next commit).
+fn main() {}
