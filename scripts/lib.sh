@@ -8,6 +8,7 @@ VENV="$ROOT/.venv"
 RUN="$ROOT/.run"
 REDIS_PORT="${REDIS_PORT:-6379}"
 MOTO_PORT="${MOTO_PORT:-5005}"
+MARIADB_PORT="${MARIADB_PORT:-3307}"
 mkdir -p "$RUN"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -81,4 +82,67 @@ ensure_servers() {
   start_redis
   start_moto
   export_local_env
+}
+
+# MariaDB, for the importer's tests (the site's ih_user_profile table is MySQL in production).
+# Debian's package starts a server on 3306 as it installs; a policy-rc.d that exits 101 (put
+# there for the install if none is, removed after) keeps it from starting anything, so the one
+# server is the one start_mariadb runs, its data in ./.run/mariadb.
+ensure_mariadb() {
+  command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null &&
+    command -v mariadb-admin >/dev/null && command -v mariadb >/dev/null && return
+  log "installing mariadb-server from apt (no service is started)"
+  local policy=/usr/sbin/policy-rc.d placed=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"
+    placed=1
+  fi
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mariadb-server >/dev/null
+  if [ -n "$placed" ]; then as_root rm -f "$policy"; fi
+  command -v mariadbd >/dev/null || die "mariadb-server did not install (mariadbd is not on PATH)"
+}
+
+mariadb_up() {
+  mariadb-admin --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root ping
+}
+
+# Strict sql_mode, named rather than left to the version's default: a value too long for its
+# column is an error, never a silent truncation.
+start_mariadb() {
+  if mariadb_up >/dev/null 2>&1; then return; fi
+  local data="$RUN/mariadb"
+  if [ ! -d "$data/mysql" ]; then
+    log "creating a MariaDB data directory in $data"
+    mariadb-install-db --no-defaults --datadir="$data" --user=root \
+      --auth-root-authentication-method=normal >"$RUN/mariadb-install.log" 2>&1 ||
+      die "mariadb-install-db failed (see $RUN/mariadb-install.log)"
+  fi
+  log "starting mariadbd on 127.0.0.1:$MARIADB_PORT"
+  nohup mariadbd --no-defaults --datadir="$data" --user=root --port="$MARIADB_PORT" \
+    --bind-address=127.0.0.1 --socket="$RUN/mariadb.sock" --pid-file="$RUN/mariadb.pid" \
+    --sql-mode=STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION \
+    --skip-log-bin >"$RUN/mariadb.log" 2>&1 &
+  wait_until "mariadbd" mariadb_up
+}
+
+# The importer's tests: a database on the local MariaDB, and werkzeug in the versions the
+# legacy fixture's hashes come from (scripts/seed-legacy-users.py), each in .venv/werkzeug-<v>.
+export_import_test_env() {
+  mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root \
+    -e 'CREATE DATABASE IF NOT EXISTS ihome_import_test CHARACTER SET utf8mb4'
+  export IMPORT_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MARIADB_PORT/ihome_import_test"
+}
+
+# The site's werkzeug over the years, each one's default hash (scripts/seed-legacy-users.py).
+WERKZEUG_VERSIONS="0.10.4 0.16.1 2.0.3 2.3.8 3.1.9"
+
+# Installs werkzeug==<version> into .venv/werkzeug-<version>, once.
+ensure_werkzeug() {
+  local version="$1" dir="$ROOT/.venv/werkzeug-$1"
+  [ -x "$dir/bin/python" ] && "$dir/bin/python" -c 'import werkzeug.security' 2>/dev/null && return
+  log "installing werkzeug $version into .venv/werkzeug-$version"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "werkzeug==$version"
 }
