@@ -15,7 +15,7 @@ use ihome_import::store::Writer;
 /// password hashes (login upgrades them). Safe to run again and to interrupt: a user already in
 /// the table is never replaced. See docs/migration.md.
 #[derive(Parser, Debug)]
-#[command(version, group(ArgGroup::new("source").required(true).args(["mysql", "sqlite", "jsonl"])))]
+#[command(version, args_override_self = true, group(ArgGroup::new("source").required(true).args(["mysql", "sqlite", "jsonl"])))]
 struct Cli {
     /// The site's MySQL/MariaDB database: mysql://user:pass@host:port/db (sqlx parameters such
     /// as ?ssl-mode=verify_identity&ssl-ca=rds-ca.pem apply). Prefer the environment variable:
