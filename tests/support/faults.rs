@@ -33,6 +33,9 @@ pub enum Fault {
     Delay(Duration),
     /// Answer 400 with this error type (e.g. `ValidationException`) without forwarding.
     Error(&'static str),
+    /// Answer 200 `{}` (a put that landed) after this long, forwarding nothing: a DynamoDB that is
+    /// never the bottleneck, to measure a client alone.
+    Accept(Duration),
 }
 
 pub struct DynamoProxy {
@@ -97,6 +100,15 @@ async fn handle(
         Fault::ThroughputExceeded => Ok(refusal("ProvisionedThroughputExceededException")),
         Fault::Hang => std::future::pending().await,
         Fault::Error(kind) => Ok(refusal(kind)),
+        Fault::Accept(delay) => {
+            tokio::time::sleep(delay).await; // the injected latency itself
+            let mut r = Response::new(Full::new(Bytes::from_static(b"{}")));
+            r.headers_mut().insert(
+                "content-type",
+                "application/x-amz-json-1.0".parse().unwrap(),
+            );
+            Ok(r)
+        }
         Fault::Pass => Ok(forward(req, &upstream).await),
         Fault::Delay(delay) => {
             tokio::time::sleep(delay).await; // the injected latency itself
