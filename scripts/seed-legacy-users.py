@@ -71,6 +71,9 @@ ROWS = [
     (15, "user15", "13800000015", "legacy pass fifteen", ("3.1.9", None), "2017-01-01 00:00:00"),
     (16, "user16", "+86 138 0000 0015", "legacy pass sixteen", ("3.1.9", None), "2017-01-02 00:00:00"),
     (17, "user17", "138-0000-0015", "legacy pass seventeen", ("2.0.3", None), "2017-01-03 00:00:00"),
+    # one number twice, one row without a password: still a conflict, neither imported
+    (22, "user22", "13800000022", "legacy pass twenty-two", ("3.1.9", None), "2017-02-01 00:00:00"),
+    (23, "user23", "138 0000 0022", "", "", "2017-02-02 00:00:00"),
     # registered through the function before the import (the test puts it first)
     (18, "user18", "13800000018", "legacy pass eighteen", ("3.1.9", None), "2019-01-01 00:00:00"),
     # no create_time: imported with the run's start as created_at

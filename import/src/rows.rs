@@ -53,6 +53,9 @@ pub struct Rejected {
     /// Masked (`mask_raw`): enough, with the id, to find the row; never the whole number.
     pub mobile: Option<String>,
     pub reasons: Vec<Reason>,
+    /// The mobile, when it parses (the row failed for another reason): it still counts in
+    /// conflicts. Never reported (its Debug is masked).
+    pub number: Option<Mobile>,
 }
 
 /// Every check the function itself would make of the row, plus the hash's format.
@@ -84,12 +87,13 @@ pub fn judge(row: &LegacyRow, offset: UtcOffset) -> Result<Candidate, Rejected> 
         Some(h) if !is_werkzeug_hash(h) => reasons.push(Reason::PasswordHashUnsupported),
         Some(_) => {}
     }
-    let (Some(legacy_id), Some(mobile), true) = (row.id, mobile, reasons.is_empty()) else {
+    let (Some(legacy_id), Some(mobile), true) = (row.id, mobile.clone(), reasons.is_empty()) else {
         return Err(Rejected {
             id: row.id,
             line: row.line,
             mobile: row.mobile.as_deref().map(mask_raw),
             reasons,
+            number: mobile,
         });
     };
     let (created_at, time_note) = match row.create_time.unwrap_or(CreateTime::Missing) {
@@ -166,20 +170,33 @@ pub fn mask_raw(raw: &str) -> String {
         .collect()
 }
 
-/// Candidates that share a mobile: `(mobile, their legacy ids)` for every mobile held by two or
-/// more, ids in the order read. The whole set is in memory first (1M candidates are ~200 MB).
-pub fn conflicts(candidates: &[Candidate]) -> HashMap<String, Vec<i64>> {
-    let mut by_mobile: HashMap<&str, Vec<i64>> = HashMap::with_capacity(candidates.len());
-    for c in candidates {
-        by_mobile
-            .entry(c.mobile.as_str())
-            .or_default()
-            .push(c.legacy_id);
+/// Rows that share a mobile and hold back a candidate: `(mobile, the ids, ascending)` for every
+/// mobile that two or more rows normalise to, at least one of them a candidate. A rejected row
+/// whose mobile parses counts too: it may be the person's account (e.g. a pre-2.3 hash they still
+/// log in with on the site), and which account is theirs is not the import's to choose. The
+/// whole set is in memory first.
+pub fn conflicts(candidates: &[Candidate], rejected: &[Rejected]) -> HashMap<String, Vec<i64>> {
+    let mut by_mobile: HashMap<&str, (Vec<i64>, bool)> = HashMap::with_capacity(candidates.len());
+    let rows = candidates
+        .iter()
+        .map(|c| (c.mobile.as_str(), c.legacy_id, true))
+        .chain(
+            rejected
+                .iter()
+                .filter_map(|r| Some((r.number.as_ref()?.as_str(), r.id?, false))),
+        );
+    for (mobile, id, candidate) in rows {
+        let (ids, any_candidate) = by_mobile.entry(mobile).or_default();
+        ids.push(id);
+        *any_candidate |= candidate;
     }
     by_mobile
         .into_iter()
-        .filter(|(_, ids)| ids.len() > 1)
-        .map(|(m, ids)| (m.to_owned(), ids))
+        .filter(|(_, (ids, any_candidate))| ids.len() > 1 && *any_candidate)
+        .map(|(m, (mut ids, _))| {
+            ids.sort_unstable();
+            (m.to_owned(), ids)
+        })
         .collect()
 }
 
@@ -354,8 +371,25 @@ mod tests {
             c(16, "+86 138 0000 0015"),
             c(17, "138-0000-0015"),
         ];
-        let found = conflicts(&all);
+        let found = conflicts(&all, &[]);
         assert_eq!(found.len(), 1);
         assert_eq!(found["13800000015"], vec![15, 16, 17]);
+        // A rejected row with a number that parses holds its twin back; two rejected rows alone
+        // hold nothing.
+        let rejected = |id, m: &str| {
+            let mut r = row(Some(m), None);
+            r.id = Some(id);
+            judge(&r, offset!(+8)).unwrap_err()
+        };
+        let found = conflicts(
+            &all[1..2],
+            &[
+                rejected(23, "138 0000 0001"),
+                rejected(30, "13900000030"),
+                rejected(31, "+8613900000030"),
+            ],
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found["13800000001"], vec![1, 23]);
     }
 }

@@ -82,8 +82,15 @@ impl Summary {
             );
         }
         s += &format!(
-            ", rejected {}, conflicts {} ({} mobiles)",
-            self.rejected, self.conflicts, self.conflicting_mobiles
+            ", rejected {}, conflicts {} ({} mobile{})",
+            self.rejected,
+            self.conflicts,
+            self.conflicting_mobiles,
+            if self.conflicting_mobiles == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
         if !self.dry_run {
             s += &format!(", failed {}", self.failed);
@@ -188,14 +195,16 @@ impl Progress {
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} {per_sec:>10} ETA {eta} {prefix}",
+                    "{msg} [{bar:30}] {pos}/{len} {rate} ETA {eta} {prefix}",
                 )
                 .expect("the template parses")
+                .with_key("rate", rate)
                 .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {msg} {pos} rows {per_sec:>10}")
-                    .expect("the template parses"),
+                ProgressStyle::with_template("{spinner} {msg} {pos} rows {rate}")
+                    .expect("the template parses")
+                    .with_key("rate", rate),
             ),
         };
         bar.set_draw_target(ProgressDrawTarget::stderr());
@@ -239,15 +248,18 @@ impl Progress {
         line
     }
 
+    /// The bar gives way to a plain line, so what follows starts on a line of its own.
     fn finish(&mut self, done: u64, total: Option<u64>, what: &str, extra: &str) {
-        match self.bar.take() {
-            Some(bar) => {
-                bar.set_position(done);
-                bar.finish();
-            }
-            None => eprintln!("{}", self.plain(done, total, what, extra)),
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
+        eprintln!("{}", self.plain(done, total, what, extra));
     }
+}
+
+/// The bar's rate as a whole number (indicatif's own `per_sec` prints every decimal).
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0}/s", state.per_sec());
 }
 
 /// Runs the import; the summary is also the report's last line.
@@ -293,8 +305,9 @@ pub async fn run(opts: Options) -> Result<Summary, RunError> {
             .map_err(report_err)?;
     }
 
-    // 2. Rows sharing a mobile: all reported, none imported.
-    let conflicts = rows::conflicts(&candidates);
+    // 2. Rows sharing a mobile: every candidate among them reported, none imported (a rejected
+    //    one among them keeps its rejection line).
+    let conflicts = rows::conflicts(&candidates, &rejected);
     summary.conflicting_mobiles = conflicts.len() as u64;
     let (todo, clashing): (Vec<Candidate>, Vec<Candidate>) = candidates
         .into_iter()

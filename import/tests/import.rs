@@ -44,6 +44,11 @@ fn expected_problem_lines(function_user: &str) -> HashMap<i64, Value> {
         rejected(13, json!("138****0013"), &["password_hash_missing"]),
         rejected(14, json!("138****0014"), &["password_hash_empty"]),
         rejected(20, json!("138****0020"), &["password_hash_unsupported"]),
+        rejected(23, json!("138******0022"), &["password_hash_empty"]),
+        (
+            22,
+            json!({"outcome": "conflict", "id": 22, "mobile": "138****0022", "ids": [22, 23]}),
+        ),
         conflict(15),
         conflict(16),
         conflict(17),
@@ -59,7 +64,7 @@ fn summary(read: u64, imported: u64, by_import: u64, rejected: u64) -> Value {
     json!({
         "read": read, "imported": imported, "already_there": by_import + 1,
         "already_imported": by_import, "registered_through_function": 1,
-        "rejected": rejected, "conflicts": 3, "conflicting_mobiles": 1,
+        "rejected": rejected, "conflicts": 4, "conflicting_mobiles": 2,
         "failed": 0, "not_attempted": 0, "dry_run": false, "would_import": 0,
         "throttled_waits": 0,
     })
@@ -108,14 +113,14 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
     let first = import(&table, &dir.join("first.jsonl"), source);
     let ended = std::time::SystemTime::now();
     assert_eq!(first.code, Some(1), "rows were rejected: {}", first.stderr);
-    let rejected = 7 + extra_rejected.len() as u64;
-    let read = 19 + extra_rejected.len() as u64;
+    let rejected = 8 + extra_rejected.len() as u64;
+    let read = 21 + extra_rejected.len() as u64;
     assert_eq!(counts(&first), summary(read, 8, 0, rejected));
     assert_eq!(
         first.stdout.lines().next().unwrap(),
         format!(
             "read {read}, imported 8, already there 1 (0 imported before, 1 registered through the function), \
-             rejected {rejected}, conflicts 3 (1 mobiles), failed 0"
+             rejected {rejected}, conflicts 4 (2 mobiles), failed 0"
         )
     );
 
@@ -314,16 +319,16 @@ async fn a_dry_run_reports_and_writes_nothing() {
         &report,
     );
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    let mut want = summary(19, 0, 0, 7);
+    let mut want = summary(21, 0, 0, 8);
     want["already_there"] = json!(0);
     want["registered_through_function"] = json!(0);
     want["dry_run"] = json!(true);
     want["would_import"] = json!(9);
     assert_eq!(counts(&run), want);
     assert!(run.stdout.starts_with(
-        "read 19, would import 9 (dry run: nothing written), rejected 7, conflicts 3 (1 mobiles)"
+        "read 21, would import 9 (dry run: nothing written), rejected 8, conflicts 4 (2 mobiles)"
     ));
-    assert_eq!(run.report.len(), 7 + 3 + 1);
+    assert_eq!(run.report.len(), 8 + 4 + 1);
     assert_no_secrets(&fixture, &run);
 }
 
