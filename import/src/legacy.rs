@@ -240,8 +240,7 @@ fn describe_sql_error(e: &sqlx::Error) -> String {
 }
 
 fn mysql_row(row: &sqlx::mysql::MySqlRow) -> Result<LegacyRow, sqlx::Error> {
-    let timestamp = row.column(4).type_info().name() == "TIMESTAMP";
-    let create_time = if timestamp {
+    let create_time = if row.column(4).type_info().name() == "TIMESTAMP" {
         // sqlx sets the session time_zone to +00:00, so a TIMESTAMP arrives in UTC.
         row.try_get::<Option<OffsetDateTime>, _>(4)?
             .map(CreateTime::Aware)
@@ -250,14 +249,7 @@ fn mysql_row(row: &sqlx::mysql::MySqlRow) -> Result<LegacyRow, sqlx::Error> {
     } else {
         row.try_get::<Option<String>, _>(4)?.map(|s| parse_time(&s))
     };
-    Ok(LegacyRow {
-        id: Some(int(row, 0)?),
-        name: text(row, 1)?,
-        mobile: text(row, 2)?,
-        password_hash: text(row, 3)?,
-        create_time: Some(create_time.unwrap_or(CreateTime::Missing)),
-        ..LegacyRow::default()
-    })
+    sql_row(row, create_time)
 }
 
 fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<LegacyRow, sqlx::Error> {
@@ -268,6 +260,18 @@ fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<LegacyRow, sqlx::Error> {
     } else {
         Some(CreateTime::Unreadable)
     };
+    sql_row(row, create_time)
+}
+
+/// The first four columns of a row of either database, and its create_time as read.
+fn sql_row<R: Row>(row: &R, create_time: Option<CreateTime>) -> Result<LegacyRow, sqlx::Error>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> u64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
     Ok(LegacyRow {
         id: Some(int(row, 0)?),
         name: text(row, 1)?,

@@ -400,26 +400,25 @@ fn record(
                 })?;
             }
         }
-        Outcome::AlreadyImported { user_id, legacy_id } => {
+        Outcome::AlreadyImported { user_id, .. }
+        | Outcome::RegisteredThroughFunction { user_id } => {
+            let (by, existing) = match outcome {
+                Outcome::AlreadyImported { legacy_id, .. } => {
+                    summary.already_imported += 1;
+                    ("import", legacy_id.filter(|l| *l != id))
+                }
+                _ => {
+                    summary.registered_through_function += 1;
+                    ("function", None)
+                }
+            };
             summary.already_there += 1;
-            summary.already_imported += 1;
             report.write(&Entry::AlreadyThere {
-                by: "import",
+                by,
                 id,
                 mobile,
                 user_id,
-                existing_legacy_id: legacy_id.filter(|l| *l != id),
-            })?;
-        }
-        Outcome::RegisteredThroughFunction { user_id } => {
-            summary.already_there += 1;
-            summary.registered_through_function += 1;
-            report.write(&Entry::AlreadyThere {
-                by: "function",
-                id,
-                mobile,
-                user_id,
-                existing_legacy_id: None,
+                existing_legacy_id: existing,
             })?;
         }
         Outcome::Failed { error } => {

@@ -98,19 +98,43 @@ fn assert_no_secrets(fixture: &Fixture, run: &Run) {
     }
 }
 
+/// A fresh table where one user registered through the function before any import.
+struct Stage {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    function_user: String,
+    /// The table before the import.
+    before: HashMap<String, Item>,
+    dir: TempDir,
+}
+
+impl Stage {
+    async fn new() -> Self {
+        let ddb = dynamodb().await;
+        let table = fresh_table(&ddb).await;
+        let function_user =
+            register_through_function(&ddb, &table, REGISTERED_FIRST_MOBILE, "function pass 18")
+                .await;
+        let before = scan(&ddb, &table).await;
+        Self {
+            ddb,
+            table,
+            function_user,
+            before,
+            dir: TempDir::new(),
+        }
+    }
+}
+
 /// The whole round on one source: a user registers through the function, the import runs, every
 /// line and item is checked, and a second run changes nothing.
 async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
     let jsonl = source[0] == "--jsonl";
-    let ddb = dynamodb().await;
-    let table = fresh_table(&ddb).await;
-    let function_user =
-        register_through_function(&ddb, &table, REGISTERED_FIRST_MOBILE, "function pass 18").await;
-    let before = scan(&ddb, &table).await;
-    let dir = TempDir::new();
+    let stage = Stage::new().await;
+    let (ddb, table, dir) = (&stage.ddb, &stage.table, &stage.dir);
 
     let started = std::time::SystemTime::now();
-    let first = import(&table, &dir.join("first.jsonl"), source);
+    let first = import(table, &dir.join("first.jsonl"), source);
     let ended = std::time::SystemTime::now();
     assert_eq!(first.code, Some(1), "rows were rejected: {}", first.stderr);
     let rejected = 8 + extra_rejected.len() as u64;
@@ -126,7 +150,7 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
 
     // Row by row: each problem row has exactly its line; imported rows have none, but the one
     // whose create_time is missing.
-    let want = expected_problem_lines(&function_user);
+    let want = expected_problem_lines(&stage.function_user);
     for r in &fixture.rows {
         let mut lines: Vec<Value> = first.lines_for(r.id).into_iter().cloned().collect();
         // A JSON Lines export's rejections also name the line.
@@ -158,14 +182,14 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
     assert_no_secrets(fixture, &first);
 
     // Every stored item.
-    let items = scan(&ddb, &table).await;
+    let items = scan(ddb, table).await;
     assert_eq!(
         items.len(),
         IMPORTED.len() + 1,
         "8 imported + the function's user"
     );
     assert_eq!(
-        items[REGISTERED_FIRST_MOBILE], before[REGISTERED_FIRST_MOBILE],
+        items[REGISTERED_FIRST_MOBILE], stage.before[REGISTERED_FIRST_MOBILE],
         "the function's user is untouched"
     );
     let created: HashMap<i64, &str> = CREATED_AT.into_iter().collect();
@@ -221,7 +245,7 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
     }
 
     // Again: everything is there, nothing changes.
-    let second = import(&table, &dir.join("second.jsonl"), source);
+    let second = import(table, &dir.join("second.jsonl"), source);
     assert_eq!(second.code, Some(1));
     assert_eq!(counts(&second), summary(read, 0, 8, rejected));
     for user in fixture.imported_users() {
@@ -236,7 +260,7 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
         );
     }
     assert_eq!(
-        scan(&ddb, &table).await,
+        scan(ddb, table).await,
         items,
         "a second run changes nothing"
     );
@@ -352,13 +376,46 @@ fn small_export(dir: &TempDir, n: i64) -> std::path::PathBuf {
     path
 }
 
+/// A fresh table, `n` users in a JSON Lines export, and a proxy before DynamoDB with `plan`.
+struct Small {
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    dir: TempDir,
+    /// The source arguments, one put at a time.
+    args: Vec<String>,
+    proxy: faults::DynamoProxy,
+}
+
+impl Small {
+    async fn new(n: i64, plan: Vec<faults::Fault>) -> Self {
+        let ddb = dynamodb().await;
+        let table = fresh_table(&ddb).await;
+        let dir = TempDir::new();
+        let export = small_export(&dir, n);
+        let upstream = require_env("AWS_ENDPOINT_URL_DYNAMODB");
+        let proxy = faults::DynamoProxy::start(&upstream, plan, faults::Fault::Pass).await;
+        let args = ["--jsonl", export.to_str().unwrap(), "--concurrency", "1"];
+        Self {
+            ddb,
+            table,
+            dir,
+            args: args.map(str::to_owned).to_vec(),
+            proxy,
+        }
+    }
+
+    fn import(&self, through_proxy: bool) -> Run {
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        if through_proxy {
+            args.extend(["--endpoint-url", &self.proxy.url]);
+        }
+        import(&self.table, &self.dir.join("r.jsonl"), &args)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_past_the_sdks_retries_is_waited_out_and_no_user_dropped() {
-    use faults::{DynamoProxy, Fault};
-    let ddb = dynamodb().await;
-    let table = fresh_table(&ddb).await;
-    let dir = TempDir::new();
-    let export = small_export(&dir, 3);
+    use faults::Fault;
     // The SDK makes 3 attempts a call: the first user meets 7 refusals, so the importer's own
     // backoff runs twice before its 8th attempt lands.
     let plan = [
@@ -367,54 +424,25 @@ async fn throttling_past_the_sdks_retries_is_waited_out_and_no_user_dropped() {
         [Fault::Throttle, Fault::Pass, Fault::Pass],
     ]
     .concat();
-    let upstream = require_env("AWS_ENDPOINT_URL_DYNAMODB");
-    let proxy = DynamoProxy::start(&upstream, plan, Fault::Pass).await;
-    let run = import(
-        &table,
-        &dir.join("r.jsonl"),
-        &[
-            "--jsonl",
-            export.to_str().unwrap(),
-            "--concurrency",
-            "1",
-            "--endpoint-url",
-            &proxy.url,
-        ],
-    );
+    let small = Small::new(3, plan).await;
+    let run = small.import(true);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let summary = run.summary();
     assert_eq!(summary["imported"], 3);
     assert_eq!(summary["failed"], 0);
     assert_eq!(summary["throttled_waits"], 2);
     assert_eq!(
-        proxy.requests(),
+        small.proxy.requests(),
         10,
         "8 for the first user, 1 each for the others"
     );
-    assert_eq!(count(&ddb, &table).await, 3);
+    assert_eq!(count(&small.ddb, &small.table).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_put_that_fails_otherwise_is_reported_and_the_run_goes_on() {
-    use faults::{DynamoProxy, Fault};
-    let ddb = dynamodb().await;
-    let table = fresh_table(&ddb).await;
-    let dir = TempDir::new();
-    let export = small_export(&dir, 3);
-    let upstream = require_env("AWS_ENDPOINT_URL_DYNAMODB");
-    let proxy = DynamoProxy::start(
-        &upstream,
-        vec![Fault::Error("ValidationException")],
-        Fault::Pass,
-    )
-    .await;
-    let report = dir.join("r.jsonl");
-    let args = ["--jsonl", export.to_str().unwrap(), "--concurrency", "1"];
-    let run = import(
-        &table,
-        &report,
-        &[&args[..], &["--endpoint-url", &proxy.url]].concat(),
-    );
+    let small = Small::new(3, vec![faults::Fault::Error("ValidationException")]).await;
+    let run = small.import(true);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.summary()["failed"], 1);
     assert_eq!(run.summary()["imported"], 2);
@@ -426,11 +454,11 @@ async fn a_put_that_fails_otherwise_is_reported_and_the_run_goes_on() {
         ]
     );
     // The rerun brings the failed one and leaves the others.
-    let again = import(&table, &report, &args);
+    let again = small.import(false);
     assert_eq!(again.code, Some(0), "{}", again.stderr);
     assert_eq!(again.summary()["imported"], 1);
     assert_eq!(again.summary()["already_imported"], 2);
-    assert_eq!(count(&ddb, &table).await, 3);
+    assert_eq!(count(&small.ddb, &small.table).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -469,12 +497,8 @@ async fn a_store_that_keeps_failing_stops_the_run() {
 async fn killed_mid_run_then_rerun_loses_and_duplicates_nothing() {
     use faults::{DynamoProxy, Fault};
     use std::os::unix::process::ExitStatusExt;
-    let ddb = dynamodb().await;
-    let table = fresh_table(&ddb).await;
-    let function_user =
-        register_through_function(&ddb, &table, REGISTERED_FIRST_MOBILE, "function pass 18").await;
-    let before = scan(&ddb, &table).await;
-    let dir = TempDir::new();
+    let stage = Stage::new().await;
+    let (ddb, table, dir) = (&stage.ddb, &stage.table, &stage.dir);
     let db = dir.join("ihome.db");
     let fixture = seed(Seed::Sqlite(&db), 1000);
     let valid = IMPORTED.len() + fixture.filler.count as usize;
@@ -489,7 +513,7 @@ async fn killed_mid_run_then_rerun_loses_and_duplicates_nothing() {
     .await;
     let source = ["--sqlite", db.to_str().unwrap()];
     let log = std::fs::File::create(dir.join("killed.log")).unwrap();
-    let mut child = import_command(&table, &dir.join("killed.jsonl"))
+    let mut child = import_command(table, &dir.join("killed.jsonl"))
         .args(source)
         .args(["--endpoint-url", &proxy.url, "--progress-every", "0.2"])
         .stdout(log.try_clone().unwrap())
@@ -516,14 +540,14 @@ async fn killed_mid_run_then_rerun_loses_and_duplicates_nothing() {
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(9));
-    let at_kill = count(&ddb, &table).await;
+    let at_kill = count(ddb, table).await;
     assert!(
         at_kill < valid + 1,
         "killed before the end: {at_kill} of {}",
         valid + 1
     );
 
-    let run = import(&table, &dir.join("rerun.jsonl"), &source);
+    let run = import(table, &dir.join("rerun.jsonl"), &source);
     assert_eq!(
         run.code,
         Some(1),
@@ -538,7 +562,7 @@ async fn killed_mid_run_then_rerun_loses_and_duplicates_nothing() {
     assert_eq!(summary["registered_through_function"], 1);
     assert_eq!(summary["failed"], 0);
 
-    let items = scan(&ddb, &table).await;
+    let items = scan(ddb, table).await;
     assert_eq!(
         items.len(),
         valid + 1,
@@ -546,9 +570,12 @@ async fn killed_mid_run_then_rerun_loses_and_duplicates_nothing() {
     );
     assert_eq!(
         items[REGISTERED_FIRST_MOBILE],
-        before[REGISTERED_FIRST_MOBILE]
+        stage.before[REGISTERED_FIRST_MOBILE]
     );
-    assert_eq!(s(&items[REGISTERED_FIRST_MOBILE], "user_id"), function_user);
+    assert_eq!(
+        s(&items[REGISTERED_FIRST_MOBILE], "user_id"),
+        stage.function_user
+    );
     let mut ids: Vec<i64> = items
         .values()
         .filter(|i| i.contains_key("legacy_id"))

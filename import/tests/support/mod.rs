@@ -7,16 +7,15 @@
 
 #[path = "../../../tests/support/faults.rs"]
 pub mod faults;
+#[path = "../../../tests/support/tables.rs"]
+pub mod tables;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, Select,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -168,26 +167,7 @@ pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
 /// A fresh users table, keyed by `mobile` as the function's.
 pub async fn fresh_table(ddb: &aws_sdk_dynamodb::Client) -> String {
     let table = random_name("import-test").replace('_', "-");
-    ddb.create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("the DynamoDB server creates a table");
+    tables::create_table(ddb, &table).await;
     table
 }
 
