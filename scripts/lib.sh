@@ -8,7 +8,7 @@ VENV="$ROOT/.venv"
 RUN="$ROOT/.run"
 REDIS_PORT="${REDIS_PORT:-6379}"
 MOTO_PORT="${MOTO_PORT:-5005}"
-MARIADB_PORT="${MARIADB_PORT:-3307}"
+MARIADB_PORT="${MARIADB_PORT:-3316}"
 mkdir -p "$RUN"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -56,6 +56,52 @@ start_redis() {
     die "redis $version is too old: the SMS-code scripts are tested on 6.2 and newer (SET KEEPTTL needs 6.0)"
 }
 
+# Debian's mariadb-server, installed so that nothing starts on 3306 (a policy-rc.d that exits 101
+# for the install's duration, unless the machine already has one): start_mariadb runs the
+# project's own server instead.
+ensure_mariadb() {
+  command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null && return
+  log "installing mariadb-server from apt (no service started)"
+  local policy=/usr/sbin/policy-rc.d made=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy"
+    made=1
+  fi
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mariadb-server >/dev/null || {
+    [ -z "$made" ] || as_root rm -f "$policy"; die "mariadb-server did not install"; }
+  [ -z "$made" ] || as_root rm -f "$policy"
+  command -v mariadbd >/dev/null || die "mariadbd is not on PATH after the install"
+}
+
+mariadb_up() {
+  mariadb-admin --no-defaults --protocol=tcp -h127.0.0.1 -P"$MARIADB_PORT" -uroot ping
+}
+
+# MariaDB on 127.0.0.1:$MARIADB_PORT, data and socket under ./.run/mariadb, no systemd. Strict
+# mode as production MySQL (STRICT_TRANS_TABLES: a value too long for its column is an error, not
+# a silent truncation); utf8mb4 with MariaDB's default collation (PAD SPACE). root@127.0.0.1 has
+# no password: the server listens on loopback only, for tests. Exports MARIADB_URL.
+start_mariadb() {
+  export MARIADB_URL="mysql+pymysql://root@127.0.0.1:$MARIADB_PORT"
+  if mariadb_up >/dev/null 2>&1; then return; fi
+  local dir="$RUN/mariadb"
+  mkdir -p "$dir"
+  if [ ! -d "$dir/data/mysql" ]; then
+    log "creating the MariaDB data directory $dir/data"
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user=root \
+      --auth-root-authentication-method=normal >"$dir/install.log" 2>&1 ||
+      die "mariadb-install-db failed (see $dir/install.log)"
+  fi
+  log "starting mariadbd on 127.0.0.1:$MARIADB_PORT"
+  nohup mariadbd --no-defaults --datadir="$dir/data" --user=root --port="$MARIADB_PORT" \
+    --bind-address=127.0.0.1 --socket="$dir/mariadb.sock" --pid-file="$RUN/mariadb.pid" \
+    --log-error="$dir/error.log" --skip-log-bin --innodb-buffer-pool-size=64M \
+    --sql-mode=STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci >/dev/null 2>&1 &
+  wait_until "mariadbd" mariadb_up
+}
+
 moto_up() { curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; }
 
 start_moto() {
@@ -82,49 +128,6 @@ ensure_servers() {
   start_redis
   start_moto
   export_local_env
-}
-
-# MariaDB, for the importer's tests (the site's ih_user_profile table is MySQL in production).
-# Debian's package starts a server on 3306 as it installs; a policy-rc.d that exits 101 (put
-# there for the install if none is, removed after) keeps it from starting anything, so the one
-# server is the one start_mariadb runs, its data in ./.run/mariadb.
-ensure_mariadb() {
-  command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null &&
-    command -v mariadb-admin >/dev/null && command -v mariadb >/dev/null && return
-  log "installing mariadb-server from apt (no service is started)"
-  local policy=/usr/sbin/policy-rc.d placed=
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
-    as_root chmod +x "$policy"
-    placed=1
-  fi
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mariadb-server >/dev/null
-  if [ -n "$placed" ]; then as_root rm -f "$policy"; fi
-  command -v mariadbd >/dev/null || die "mariadb-server did not install (mariadbd is not on PATH)"
-}
-
-mariadb_up() {
-  mariadb-admin --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root ping
-}
-
-# Strict sql_mode, named rather than left to the version's default: a value too long for its
-# column is an error, never a silent truncation.
-start_mariadb() {
-  if mariadb_up >/dev/null 2>&1; then return; fi
-  local data="$RUN/mariadb"
-  if [ ! -d "$data/mysql" ]; then
-    log "creating a MariaDB data directory in $data"
-    mariadb-install-db --no-defaults --datadir="$data" --user=root \
-      --auth-root-authentication-method=normal >"$RUN/mariadb-install.log" 2>&1 ||
-      die "mariadb-install-db failed (see $RUN/mariadb-install.log)"
-  fi
-  log "starting mariadbd on 127.0.0.1:$MARIADB_PORT"
-  nohup mariadbd --no-defaults --datadir="$data" --user=root --port="$MARIADB_PORT" \
-    --bind-address=127.0.0.1 --socket="$RUN/mariadb.sock" --pid-file="$RUN/mariadb.pid" \
-    --sql-mode=STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION \
-    --skip-log-bin >"$RUN/mariadb.log" 2>&1 &
-  wait_until "mariadbd" mariadb_up
 }
 
 # The importer's tests: a database on the local MariaDB, and werkzeug in the versions the
