@@ -14,7 +14,7 @@ use time::UtcOffset;
 
 use crate::legacy::{self, Columns, Source};
 use crate::rows::{self, Candidate, Reason, Rejected};
-use crate::store::{Outcome, Writer};
+use crate::store::{Outcome, Wait, Writer};
 
 /// After this many puts in a row fail (none landing or meeting the condition in between), the
 /// store is what fails, not the rows: the run stops, and a rerun does the rest.
@@ -56,6 +56,8 @@ pub struct Summary {
     pub would_import: u64,
     /// Times a put waited out throttling beyond the SDK's retries.
     pub throttled_waits: u64,
+    /// Times a put waited after its attempts all timed out (or met a 500/503).
+    pub slow_waits: u64,
     pub seconds: f64,
 }
 
@@ -328,15 +330,19 @@ pub async fn run(opts: Options) -> Result<Summary, RunError> {
     match &opts.writer {
         None => summary.would_import = total,
         Some(writer) => {
-            let throttled = AtomicU64::new(0);
+            let (throttled, slow) = (AtomicU64::new(0), AtomicU64::new(0));
             let mut stream = futures_util::stream::iter(todo)
                 .map(|c| {
-                    let throttled = &throttled;
+                    let (throttled, slow) = (&throttled, &slow);
                     async move {
                         let when = c.created_at.unwrap_or(run_started_at);
                         let outcome = writer
-                            .put(&c, when, || {
-                                throttled.fetch_add(1, Ordering::Relaxed);
+                            .put(&c, when, |wait| {
+                                match wait {
+                                    Wait::Throttled => throttled,
+                                    Wait::Slow => slow,
+                                }
+                                .fetch_add(1, Ordering::Relaxed);
                             })
                             .await;
                         (c, when, outcome)
@@ -353,12 +359,16 @@ pub async fn run(opts: Options) -> Result<Summary, RunError> {
                     0
                 };
                 record(&mut summary, &mut report, &c, when, &outcome).map_err(report_err)?;
-                let waits = throttled.load(Ordering::Relaxed);
-                let extra = if waits > 0 {
-                    format!("throttled waits {waits}")
-                } else {
-                    String::new()
-                };
+                let waits = [
+                    ("throttled", throttled.load(Ordering::Relaxed)),
+                    ("slow", slow.load(Ordering::Relaxed)),
+                ];
+                let extra = waits
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(what, n)| format!("{what} waits {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 progress.tick(done, Some(total), "written", &extra);
                 if streak >= FAILURE_STREAK_LIMIT {
                     // Puts still in flight are dropped: each landed or not, and a rerun sees which.
@@ -367,6 +377,7 @@ pub async fn run(opts: Options) -> Result<Summary, RunError> {
                 }
             }
             summary.throttled_waits = throttled.load(Ordering::Relaxed);
+            summary.slow_waits = slow.load(Ordering::Relaxed);
             progress.finish(done, Some(total), "written", "");
         }
     }

@@ -39,6 +39,19 @@ pub const THROTTLING: [&str; 3] = [
     "RequestLimitExceeded",
 ];
 
+/// A put whose every attempt timed out (or met a 500/503) is retried after the same backoff,
+/// this many times, before it is reported `failed`: an overloaded store answers late rather than
+/// throttles, and the retry is safe (the same user id meets its own item if it landed).
+pub const TRANSIENT_ROUNDS: u32 = 5;
+
+/// Why a put waited before trying again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    Throttled,
+    /// Timeouts or a 500/503 after the SDK's retries.
+    Slow,
+}
+
 /// The first wait after throttling has outlasted the SDK's retries; it doubles up to `MAX`,
 /// each wait a random part of that ("full jitter"), so throttled writers spread out.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(200);
@@ -77,12 +90,12 @@ pub fn user_id_for(when: SystemTime) -> Uuid {
 impl Writer {
     /// Puts `c`, created at `when` (the row's time, or the run's start when it has none).
     /// Throttling that outlasts the SDK's own retries is waited out here, for as long as it
-    /// takes; `throttled` is called at each such wait.
-    pub async fn put(&self, c: &Candidate, when: SystemTime, throttled: impl Fn()) -> Outcome {
+    /// takes; timeouts and 500/503s, `TRANSIENT_ROUNDS` times. `waited` is called at each wait.
+    pub async fn put(&self, c: &Candidate, when: SystemTime, waited: impl Fn(Wait)) -> Outcome {
         let user_id = user_id_for(when);
         let id_text = user_id.to_string();
         let s = |v: &str| AttributeValue::S(v.to_owned());
-        let mut attempt = 0u32;
+        let (mut attempt, mut slow_rounds) = (0u32, 0u32);
         loop {
             let result = self
                 .client
@@ -127,8 +140,16 @@ impl Writer {
                 };
             }
             let code = err.code().unwrap_or_default();
-            if THROTTLING.contains(&code) {
-                throttled();
+            let wait = if THROTTLING.contains(&code) {
+                Some(Wait::Throttled)
+            } else if is_slow(&err) && slow_rounds < TRANSIENT_ROUNDS {
+                slow_rounds += 1;
+                Some(Wait::Slow)
+            } else {
+                None
+            };
+            if let Some(wait) = wait {
+                waited(wait);
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt = attempt.saturating_add(1);
                 continue;
@@ -137,6 +158,21 @@ impl Writer {
                 error: describe(&err),
             };
         }
+    }
+}
+
+/// No answer in time, or the service's own 500/503: the store is overloaded, not the request
+/// wrong. (A refused connection is not: that fails at once, and 50 in a row stop the run.)
+fn is_slow<E: ProvideErrorMetadata, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    use aws_sdk_dynamodb::error::SdkError;
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(e) => e.is_timeout(),
+        SdkError::ServiceError(_) => matches!(
+            err.code(),
+            Some("InternalServerError" | "ServiceUnavailable")
+        ),
+        _ => false,
     }
 }
 

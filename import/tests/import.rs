@@ -66,7 +66,7 @@ fn summary(read: u64, imported: u64, by_import: u64, rejected: u64) -> Value {
         "already_imported": by_import, "registered_through_function": 1,
         "rejected": rejected, "conflicts": 4, "conflicting_mobiles": 2,
         "failed": 0, "not_attempted": 0, "dry_run": false, "would_import": 0,
-        "throttled_waits": 0,
+        "throttled_waits": 0, "slow_waits": 0,
     })
 }
 
@@ -405,10 +405,15 @@ impl Small {
     }
 
     fn import(&self, through_proxy: bool) -> Run {
+        self.import_with(through_proxy, &[])
+    }
+
+    fn import_with(&self, through_proxy: bool, extra: &[&str]) -> Run {
         let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         if through_proxy {
             args.extend(["--endpoint-url", &self.proxy.url]);
         }
+        args.extend(extra);
         import(&self.table, &self.dir.join("r.jsonl"), &args)
     }
 }
@@ -437,6 +442,22 @@ async fn throttling_past_the_sdks_retries_is_waited_out_and_no_user_dropped() {
         "8 for the first user, 1 each for the others"
     );
     assert_eq!(count(&small.ddb, &small.table).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_answers_too_late_is_waited_for_not_failed() {
+    use faults::Fault;
+    // Every attempt of the first put hangs past the (short) timeout: the importer waits, tries
+    // again, and the user lands.
+    let small = Small::new(2, vec![Fault::Hang; 3]).await;
+    let run = small.import_with(true, &["--dynamodb-timeout-ms", "200"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = run.summary();
+    assert_eq!(summary["imported"], 2);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["slow_waits"], 1);
+    assert_eq!(small.proxy.requests(), 5, "3 hung, then one each");
+    assert_eq!(count(&small.ddb, &small.table).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
