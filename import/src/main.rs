@@ -48,7 +48,8 @@ struct Cli {
         value_name = "MS"
     )]
     dynamodb_timeout_ms: u64,
-    /// Puts in flight at once.
+    /// Puts in flight at once. 32 writes about the 4,000 a second a new on-demand table takes
+    /// (5 ms a put); more throttles it, until the table has scaled (docs/migration.md).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     concurrency: u16,
     /// Read, check and report; write nothing (DynamoDB is not contacted).
@@ -62,7 +63,7 @@ struct Cli {
     /// The zone of create_time: iHome stored datetime.now() of its server, most likely in
     /// Asia/Shanghai (UTC+08:00 all year since 1991). Use +00:00 if the server ran in UTC. A
     /// TIMESTAMP column (MySQL) or a value with an offset (JSON) is read as the point it names.
-    #[arg(long, default_value = "+08:00", value_parser = parse_offset, value_name = "±HH:MM")]
+    #[arg(long, default_value = "+08:00", value_parser = parse_offset, value_name = "±HH:MM", allow_hyphen_values = true)]
     create_time_utc_offset: time::UtcOffset,
     /// Plain progress lines at this interval (seconds) when stderr is not a terminal.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
@@ -135,12 +136,13 @@ async fn import(cli: Cli) -> ExitCode {
         })
     };
     eprintln!(
-        "ihome-import: {} into DynamoDB table {}{}, {} at once, create_time at UTC{}",
+        "ihome-import: {} into DynamoDB table {}{}, {} at once, create_time at UTC{:+03}:{:02}",
         source.describe(),
         cli.users_table,
         if cli.dry_run { " (dry run)" } else { "" },
         cli.concurrency,
-        cli.create_time_utc_offset,
+        cli.create_time_utc_offset.whole_hours(),
+        cli.create_time_utc_offset.minutes_past_hour().abs(),
     );
     let opts = Options {
         source,
