@@ -139,7 +139,7 @@ export_import_test_env() {
 }
 
 # The site's werkzeug over the years, each one's default hash (scripts/seed-legacy-users.py).
-WERKZEUG_VERSIONS="0.10.4 0.16.1 2.0.3 2.3.8 3.1.9"
+WERKZEUG_VERSIONS="0.11.15 0.16.1 2.0.3 2.3.8 3.1.9"
 
 # Installs werkzeug==<version> into .venv/werkzeug-<version>, once.
 ensure_werkzeug() {

@@ -35,12 +35,12 @@ VENV = ROOT / ".venv"
 CACHE = ROOT / ".run" / "legacy-hashes.json"
 
 # The site's werkzeug over the years, and each one's default (what the site wrote):
-#   0.10.4  pbkdf2:sha1:1000      (8-character salt)
+#   0.11.15  pbkdf2:sha1:1000      (8-character salt)
 #   0.16.1  pbkdf2:sha256:150000
 #   2.0.3   pbkdf2:sha256:260000  (16-character salt)
 #   2.3.8   pbkdf2:sha256:600000
 #   3.1.9   scrypt:32768:8:1      (and pbkdf2:sha256:1000000 when asked for "pbkdf2")
-VERSIONS = ["0.10.4", "0.16.1", "2.0.3", "2.3.8", "3.1.9"]
+VERSIONS = ["0.11.15", "0.16.1", "2.0.3", "2.3.8", "3.1.9"]
 
 FILLER_PASSWORD = "filler password 1"
 
@@ -48,7 +48,7 @@ FILLER_PASSWORD = "filler password 1"
 # literal hash, create_time. The expected outcome of each row is checked in
 # import/tests/import.rs; the comment says what it is for.
 ROWS = [
-    (1, "张三", "13800000001", "legacy pass one", ("0.10.4", None), "2015-03-01 09:30:00"),
+    (1, "张三", "13800000001", "legacy pass one", ("0.11.15", None), "2015-03-01 09:30:00"),
     (2, "user2", "13800000002", "legacy pass two", ("0.16.1", None), "2019-11-11 11:11:11"),
     (3, None, "13800000003", "密码 three 3", ("2.0.3", None), "2021-05-20 20:05:21"),  # no name
     (4, "user4", "13800000004", "legacy pass four", ("2.3.8", None), "2023-08-01 00:00:00"),
@@ -66,7 +66,7 @@ ROWS = [
     (13, "user13", "13800000013", None, None, "2018-01-01 00:00:00"),
     (14, "user14", "13800000014", "", "", "2018-01-01 00:00:00"),
     # a format werkzeug 3 cannot check any more (salted sha1 HMAC, werkzeug < 2.3)
-    (20, "user20", "13800000020", "legacy pass twenty", ("0.10.4", "sha1"), "2016-01-01 00:00:00"),
+    (20, "user20", "13800000020", "legacy pass twenty", ("0.11.15", "sha1"), "2016-01-01 00:00:00"),
     # one number three ways: a conflict, none imported
     (15, "user15", "13800000015", "legacy pass fifteen", ("3.1.9", None), "2017-01-01 00:00:00"),
     (16, "user16", "+86 138 0000 0015", "legacy pass sixteen", ("3.1.9", None), "2017-01-02 00:00:00"),
