@@ -149,3 +149,23 @@ ensure_servers() {
   start_moto
   export_local_env
 }
+
+# The importer's tests: a database on the local MariaDB, and werkzeug in the versions the
+# legacy fixture's hashes come from (scripts/seed-legacy-users.py), each in .venv/werkzeug-<v>.
+export_import_test_env() {
+  mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root \
+    -e 'CREATE DATABASE IF NOT EXISTS ihome_import_test CHARACTER SET utf8mb4'
+  export IMPORT_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MARIADB_PORT/ihome_import_test"
+}
+
+# The site's werkzeug over the years, each one's default hash (scripts/seed-legacy-users.py).
+WERKZEUG_VERSIONS="0.11.15 0.16.1 2.0.3 2.3.8 3.1.9"
+
+# Installs werkzeug==<version> into .venv/werkzeug-<version>, once.
+ensure_werkzeug() {
+  local version="$1" dir="$ROOT/.venv/werkzeug-$1"
+  [ -x "$dir/bin/python" ] && "$dir/bin/python" -c 'import werkzeug.security' 2>/dev/null && return
+  log "installing werkzeug $version into .venv/werkzeug-$version"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "werkzeug==$version"
+}

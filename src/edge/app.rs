@@ -80,7 +80,11 @@ pub fn code_rules(config: &Config) -> CodeRules {
 /// function timeout: each attempt (connect included) is bounded by `DYNAMODB_TIMEOUT_MS`, the
 /// whole call by the attempts plus backoff.
 pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
-    let attempt = config.dynamodb_timeout;
+    dynamodb_client_with(config.dynamodb_timeout).await
+}
+
+/// As [`dynamodb_client`], each attempt bounded by `attempt` (the importer uses it too).
+pub async fn dynamodb_client_with(attempt: std::time::Duration) -> aws_sdk_dynamodb::Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(attempt)
         .operation_attempt_timeout(attempt)

@@ -141,14 +141,16 @@ impl UserStore for DynamoUsers {
     }
 }
 
-/// `at` as RFC 3339 UTC with milliseconds, e.g. `2026-11-24T08:16:01.123Z`.
+/// `at` as RFC 3339 UTC with exactly three fraction digits, e.g. `2026-11-24T08:16:01.120Z`: one
+/// width for every item, so the strings sort as the times do (the SDK's formatter alone trims
+/// zeros, and `…:01Z` would sort after `…:01.5Z`).
 pub fn rfc3339(at: SystemTime) -> String {
-    let millis = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    DateTime::from_millis(millis)
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = DateTime::from_secs(since.as_secs() as i64)
         .fmt(DateTimeFormat::DateTime)
-        .expect("a time after 1970 formats as RFC 3339")
+        .expect("a time after 1970 formats as RFC 3339");
+    let seconds = whole.strip_suffix('Z').unwrap_or(&whole);
+    format!("{seconds}.{:03}Z", since.subsec_millis())
 }
 
 /// Names a failure without echoing the request (service messages can quote item values).
@@ -162,5 +164,28 @@ fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
         SdkError::ResponseError(_) => "unreadable response".to_owned(),
         SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
         _ => "unknown failure".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn created_at_always_has_three_fraction_digits() {
+        for (millis, want) in [
+            (1_795_507_200_000, "2026-11-24T08:00:00.000Z"),
+            (1_795_507_200_120, "2026-11-24T08:00:00.120Z"),
+            (1_795_507_201_007, "2026-11-24T08:00:01.007Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(millis)), want);
+        }
+        let (a, b) = (
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_507_201_000)),
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_507_201_500)),
+        );
+        assert!(a < b, "{a} sorts before {b}");
     }
 }

@@ -6,15 +6,15 @@
 pub mod faults;
 pub mod logs;
 pub mod runtime_api;
+pub mod tables;
+
+pub use tables::create_table;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use ihome_register::edge::app::{self, App};
 use ihome_register::edge::config::Config;
 use ihome_register::edge::http;
@@ -306,29 +306,6 @@ pub fn login_keys(mobile: &str, ip: &str) -> [String; 3] {
 
 pub fn key(mobile: &str) -> String {
     format!("sms_code_{mobile}")
-}
-
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
-    ddb.create_table()
-        .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("the DynamoDB server creates a table");
 }
 
 /// A loopback address where nothing listens: connecting to it is refused at once.
