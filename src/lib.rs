@@ -18,3 +18,4 @@ pub mod register;
 pub mod session;
 pub mod sms_codes;
 pub mod users;
+pub mod werkzeug;
