@@ -65,26 +65,37 @@
 //!
 //! # Crates
 //!
-//! RustCrypto's `pbkdf2`, `hmac`, `sha1`, `sha2` and `scrypt`, with `subtle` for the constant-time
-//! comparison: `hmac` 0.13, `sha2` 0.11 and `subtle` were already in the tree (no duplicate
-//! versions added). `aws-lc-rs`, already linked for TLS and JWT, has PBKDF2 but no scrypt, and
-//! measured slower here: one derivation, release build, interleaved with the other candidate,
-//! median of 15 on this 2-core x86_64 (AMD EPYC, SHA extensions):
+//! PBKDF2 and the constant-time comparison from `aws-lc-rs`, already linked for TLS and JWT, with
+//! AWS-LC's assembly SHA-1/SHA-256/SHA-512 on x86_64 and aarch64; scrypt from RustCrypto's
+//! `scrypt` (aws-lc-rs has none; AWS-LC's `EVP_PBE_scrypt` only through unsafe FFI, and slower).
+//! Measured against RustCrypto's `pbkdf2`/`hmac`/`sha1`/`sha2`: one derivation, release build,
+//! interleaved with the other candidate, median of 15 on this 2-core x86_64 (AMD EPYC, SHA
+//! extensions):
 //!
-//! | derivation | RustCrypto | aws-lc-rs 1.19 | Python hashlib (werkzeug) |
+//! | derivation | aws-lc-rs 1.19 | RustCrypto | Python hashlib (werkzeug) |
 //! |---|---|---|---|
-//! | `pbkdf2:sha256:600000` | 63 ms | 74 ms | 157 ms |
-//! | `pbkdf2:sha256:1000000` | 100 ms | 116 ms | 233 ms |
-//! | `pbkdf2:sha1:600000` | 55 ms | 66 ms | |
-//! | `pbkdf2:sha512:600000` | 294 ms | 300 ms | 322 ms |
-//! | `scrypt:32768:8:1` | 68 ms | 80 ms (`EVP_PBE_scrypt`, unsafe FFI) | 97 ms |
+//! | `pbkdf2:sha256:600000` | 74 ms | 63 ms | 157 ms |
+//! | `pbkdf2:sha256:1000000` | 116 ms | 100 ms | 233 ms |
+//! | `pbkdf2:sha1:600000` | 66 ms | 55 ms | |
+//! | `pbkdf2:sha512:600000` | 300 ms | 294 ms | 322 ms |
+//! | `scrypt:32768:8:1` | 80 ms (`EVP_PBE_scrypt`) | 68 ms | 97 ms |
+//!
+//! RustCrypto's PBKDF2 is 14-17 % faster here for SHA-1/SHA-256, yet aws-lc-rs is the choice:
+//! - RustCrypto's PBKDF2 is generic, so it is compiled in *this* crate, unoptimised in dev and
+//!   out of reach of `[profile.dev.package]`: 50x slower in `cargo test`, where the werkzeug
+//!   vectors (several at 1,000,000 iterations) took 262 s against 26 s;
+//! - it adds `sha1` and 14 KB more to the zipped arm64 artifact (+24.1 KB against +10.5 KB,
+//!   both with this module reachable from the handler, as the login will make it);
+//! - the difference is about 10 ms of a 600,000-iteration verification on this machine, paid
+//!   once per imported user: their first login replaces the hash with argon2id.
 //!
 //! The function ships for arm64, where both use the ARMv8 SHA instructions; not measured there.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
-use hmac::Hmac;
-use subtle::ConstantTimeEq;
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::pbkdf2;
 
 /// The most PBKDF2 iterations accepted: werkzeug 3.1's default, the largest any version chose.
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
@@ -207,27 +218,31 @@ impl LegacyHash<'_> {
     /// normalised) derives the stored key. The derived key is compared in constant time. Costs
     /// one full derivation, up to the [bounds](self#bounds): call it off the async runtime.
     pub fn verify(&self, typed: &[u8]) -> bool {
-        let len = self.method.output_len();
-        let mut derived = [0u8; MAX_LEN];
-        let out = &mut derived[..len];
+        let expected = &self.expected[..self.method.output_len()];
         let salt = self.salt.as_bytes();
-        let derived_ok = match self.method {
-            Method::Pbkdf2 { digest, iterations } => match digest {
-                Digest::Sha1 => pbkdf2::pbkdf2::<Hmac<sha1::Sha1>>(typed, salt, iterations, out),
-                Digest::Sha256 => {
-                    pbkdf2::pbkdf2::<Hmac<sha2::Sha256>>(typed, salt, iterations, out)
-                }
-                Digest::Sha512 => {
-                    pbkdf2::pbkdf2::<Hmac<sha2::Sha512>>(typed, salt, iterations, out)
-                }
+        match self.method {
+            Method::Pbkdf2 { digest, iterations } => {
+                let algorithm = match digest {
+                    Digest::Sha1 => pbkdf2::PBKDF2_HMAC_SHA1,
+                    Digest::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+                    Digest::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+                };
+                // Derives, then compares in constant time; Err for a mismatch or a failure.
+                NonZeroU32::new(iterations).is_some_and(|iterations| {
+                    pbkdf2::verify(algorithm, iterations, salt, typed, expected).is_ok()
+                })
             }
-            .is_ok(),
-            Method::Scrypt { n, r, p } => u8::try_from(n.trailing_zeros())
-                .ok()
-                .and_then(|log_n| scrypt::Params::new(log_n, r, p).ok())
-                .is_some_and(|params| scrypt::scrypt(typed, salt, &params, out).is_ok()),
-        };
-        derived_ok && bool::from(derived[..len].ct_eq(&self.expected[..len]))
+            Method::Scrypt { n, r, p } => {
+                let mut derived = [0u8; SCRYPT_LEN];
+                u8::try_from(n.trailing_zeros())
+                    .ok()
+                    .and_then(|log_n| scrypt::Params::new(log_n, r, p).ok())
+                    .is_some_and(|params| {
+                        scrypt::scrypt(typed, salt, &params, &mut derived).is_ok()
+                    })
+                    && verify_slices_are_equal(&derived, expected).is_ok()
+            }
+        }
     }
 }
 
