@@ -90,7 +90,7 @@
 //! - RustCrypto's PBKDF2 is generic, so it is compiled in *this* crate, unoptimised in dev and
 //!   out of reach of `[profile.dev.package]`: 50x slower in `cargo test`, where the werkzeug
 //!   vectors (several at 1,000,000 iterations) took 262 s against 26 s;
-//! - it adds `sha1` and 14 KB more to the zipped arm64 artifact (+24.1 KB against +10.5 KB,
+//! - it adds `sha1` and 14.6 KB more to the zipped arm64 artifact (+24.1 KB against +9.5 KB,
 //!   both with this module reachable from the handler, as the login will make it);
 //! - the difference is about 10 ms of a 600,000-iteration verification on this machine, paid
 //!   once per imported user: their first login replaces the hash with argon2id.
