@@ -1,7 +1,9 @@
 //! Verifies the werkzeug password hashes of users imported from the old Flask site, so that
 //! their first login can check the password they type and upgrade the hash to argon2id.
 //!
-//! Self-contained: std and external crates only, nothing from this crate.
+//! Self-contained: std and external crates only, nothing from this crate, so it can live at
+//! `src/core/werkzeug.rs` in place of main's placeholder, with the same names (`parse`,
+//! `looks_like_werkzeug`, `LegacyHash::{verify, format}`, `Unsupported(String)`).
 //!
 //! # Formats
 //!
@@ -260,25 +262,24 @@ impl fmt::Debug for LegacyHash<'_> {
     }
 }
 
-/// A stored hash this module does not verify. It carries only a fixed name of the format, safe
-/// to log (`"pbkdf2:md5"`, `"sha1$ (salted hmac)"`, `"plain"`, `"malformed pbkdf2
-/// iterations"`, `"scrypt parameters out of bounds"`, `"phc"`, `"unknown"`, …): never a salt,
-/// hash or password, nor any other text taken from the stored string. The caller answers
-/// `bad_credentials` and logs a warning with [`Unsupported::format`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported password hash format: {format}")]
-pub struct Unsupported {
-    format: &'static str,
-}
+/// A stored hash this module does not verify, and the name of its format, safe to log
+/// (`"pbkdf2:md5"`, `"sha1$ (salted hmac)"`, `"plain"`, `"malformed pbkdf2 iterations"`,
+/// `"scrypt parameters out of bounds"`, `"phc"`, `"unknown"`, …). [`parse`] fills it only from a
+/// fixed list of names, never with a salt, hash or password nor any other text of the stored
+/// string. The caller answers `bad_credentials` and logs a warning with the name. A tuple of a
+/// `String`, as the login's caller (`core::hashing`) destructures it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported password hash format: {0}")]
+pub struct Unsupported(pub String);
 
 impl Unsupported {
-    pub fn format(&self) -> &'static str {
-        self.format
+    pub fn format(&self) -> &str {
+        &self.0
     }
 }
 
 fn unsupported<T>(format: &'static str) -> Result<T, Unsupported> {
-    Err(Unsupported { format })
+    Err(Unsupported(format.to_owned()))
 }
 
 /// Reads a stored werkzeug hash. Accepts what werkzeug wrote within the bounds (see the
@@ -491,10 +492,10 @@ mod tests {
 
     const SHA256_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-    fn refused(stored: &str) -> &'static str {
+    fn refused(stored: &str) -> String {
         match parse(stored) {
             Ok(h) => panic!("{stored:?} parsed as {}", h.format()),
-            Err(e) => e.format(),
+            Err(e) => e.0,
         }
     }
 
