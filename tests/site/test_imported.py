@@ -31,7 +31,7 @@ from conftest import (DB_KIND, JWT_SECRET, PASSWORD, SECRET_KEY, Database, ROOT,
 from front import LOGIN_ROUTE, Front
 from ihome_site import create_app, db, seed
 from ihome_site.models import Area, House, User
-from test_browser import fill, open_page, session_cookie, text_of, wait
+from test_browser import fill, log_out, open_page, publish, session_cookie, text_of, wait
 
 SESSIONS = "/api/v1.0/sessions"
 ARGON2ID = "$argon2id$v=19$m=19456,t=2,p=1$"
@@ -410,27 +410,18 @@ def test_a_user_registered_through_the_function_logs_out_and_back_in_as_the_same
     wait(browser, EC.visibility_of_element_located((By.ID, "saved")))
     open_page(browser, front, "newhouse.html")
     title = "注册后发布的房源" + mobile[-4:]
-    fill(browser, {"house-title": title, "house-price": "199", "house-address": "朝阳区望京",
-                   "house-room-count": "1", "house-acreage": "45", "house-unit": "一室一厅",
-                   "house-capacity": "2", "house-beds": "双人床", "house-deposit": "300",
-                   "house-min-days": "1", "house-max-days": "0"})
-    browser.find_element(By.ID, "publish").click()
-    wait(browser, EC.url_to_be(f"{front.origin}/myhouse.html"))
-    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    publish(browser, front, {
+        "house-title": title, "house-price": "199", "house-address": "朝阳区望京",
+        "house-room-count": "1", "house-acreage": "45", "house-unit": "一室一厅",
+        "house-capacity": "2", "house-beds": "双人床", "house-deposit": "300",
+        "house-min-days": "1", "house-max-days": "0"})
     houses = houses_of(database, me["id"])
     assert [h["title"] for h in houses] == [title]
     mine = [(h["id"], h["title"]) for h in houses]
     assert listed_houses(browser, stack) == mine
 
     # The site's logout: the function's cookie goes, and the site says so.
-    open_page(browser, front, "my.html")
-    browser.find_element(By.ID, "logout").click()
-    wait(browser, EC.url_to_be(f"{front.origin}/index.html"))
-    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-    assert browser.find_element(By.ID, "logged-out").is_displayed()
-    assert session_cookie(browser) == []
-    browser.get(f"{front.origin}/my.html")
-    wait(browser, EC.url_to_be(f"{front.origin}/login.html"))  # 4101 sends to the login page
+    log_out(browser, front)
 
     # Back in through login.html: the function, then the same row, name and houses.
     exchange = log_in_on_page(browser, stack, mobile, PASSWORD)
