@@ -1,7 +1,8 @@
 //! The importer end to end on real parts: the site's table in MariaDB, SQLite and JSON Lines,
 //! seeded with werkzeug's own hashes (several versions' defaults); the function's DynamoDB
 //! table on the local server; the built binary. Every row's report line, the summary and every
-//! stored item are checked, then a second run changes nothing.
+//! stored item are checked, then a second run changes nothing, then every imported user logs in
+//! through the function's handler with the old password and is upgraded to argon2id.
 
 mod support;
 
@@ -265,6 +266,151 @@ async fn round(source: &[&str], fixture: &Fixture, extra_rejected: &[Value]) {
         "a second run changes nothing"
     );
     assert_no_secrets(fixture, &second);
+
+    log_everyone_in(&stage, fixture, &items).await;
+}
+
+/// Every imported user logs in through the function's handler with the password they used on
+/// the site, exactly as typed (issue 15, section 3). A wrong password first is refused and leaves
+/// the werkzeug hash; the right one logs them in as the stored user (the cookie's `sub` is the
+/// item's `user_id`, its `name` the SQL name) and the item then holds argon2id, nothing else of
+/// it changed; the next login verifies that and leaves the item as it is. The user who had
+/// registered through the function is untouched, and a mobile the import refused or left in
+/// conflict has no user to log in as.
+async fn log_everyone_in(stage: &Stage, fixture: &Fixture, imported: &HashMap<String, Item>) {
+    let (ddb, table) = (&stage.ddb, stage.table.as_str());
+    let mut function = login::Function::on(table).await;
+    logs::forbid(
+        fixture
+            .rows
+            .iter()
+            .filter_map(|r| r.password_hash.clone())
+            .filter(|h| !h.is_empty()),
+    );
+    for user in fixture.imported_users() {
+        let what = format!(
+            "row {} (werkzeug {})",
+            user.legacy_id, user.werkzeug_version
+        );
+        let row = fixture.row(user.legacy_id);
+        let before = &imported[&user.mobile];
+        assert_eq!(s(before, "password_hash"), user.werkzeug_hash, "{what}");
+
+        let a = function
+            .log_in(&user.mobile, &format!("{}!", user.password))
+            .await;
+        assert_eq!(
+            (a.status, a.code.as_str()),
+            (401, "bad_credentials"),
+            "{what}"
+        );
+        assert!(a.cookie.is_none(), "{what}");
+        assert_eq!(
+            get(ddb, table, &user.mobile).await.as_ref(),
+            Some(before),
+            "{what}: a wrong password leaves the werkzeug hash"
+        );
+        assert_eq!(function.failures(&user.mobile).await, 1, "{what}");
+
+        // The mobile as the site stored it (+86 and spaces, surrounding spaces), the password
+        // exactly as typed there.
+        let as_stored = row.mobile.as_deref().unwrap();
+        let a = function.log_in(as_stored, &user.password).await;
+        assert_eq!((a.status, a.code.as_str()), (200, "logged_in"), "{what}");
+        let claims = function.claims(&a.cookie.unwrap());
+        let sql_name = row.name.clone().unwrap_or_else(|| user.mobile.clone());
+        assert_eq!(
+            (
+                claims.sub.as_str(),
+                claims.name.as_str(),
+                claims.mobile.as_str()
+            ),
+            (
+                s(before, "user_id"),
+                sql_name.as_str(),
+                user.mobile.as_str()
+            ),
+            "{what}: the stored user"
+        );
+        let after = get(ddb, table, &user.mobile).await.unwrap();
+        let upgraded = s(&after, "password_hash");
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{what}: upgraded to argon2id"
+        );
+        let without_hash = |item: &Item| {
+            let mut item = item.clone();
+            item.remove("password_hash");
+            item
+        };
+        assert_eq!(
+            without_hash(&after),
+            without_hash(before),
+            "{what}: only the hash changed (legacy_id, user_id, name, created_at kept)"
+        );
+        assert_eq!(
+            function.failures(&user.mobile).await,
+            0,
+            "{what}: a success clears the address's count"
+        );
+
+        // Again: argon2id verified, the item left as it is.
+        let a = function.log_in(&user.mobile, &user.password).await;
+        assert_eq!((a.status, a.code.as_str()), (200, "logged_in"), "{what}");
+        assert_eq!(
+            function.claims(&a.cookie.unwrap()).sub,
+            s(before, "user_id")
+        );
+        assert_eq!(
+            get(ddb, table, &user.mobile).await.unwrap(),
+            after,
+            "{what}: a second login changes nothing"
+        );
+    }
+
+    // The number registered through the function before the import: its own password logs in,
+    // the site's old one for that number does not (that row was not imported), the item as it was.
+    let function_user = &stage.before[REGISTERED_FIRST_MOBILE];
+    let old = fixture.row(REGISTERED_FIRST).password.clone().unwrap();
+    let a = function.log_in(REGISTERED_FIRST_MOBILE, &old).await;
+    assert_eq!(a.code, "bad_credentials");
+    let a = function
+        .log_in(REGISTERED_FIRST_MOBILE, "function pass 18")
+        .await;
+    assert_eq!(a.code, "logged_in");
+    assert_eq!(function.claims(&a.cookie.unwrap()).sub, stage.function_user);
+    assert_eq!(
+        get(ddb, table, REGISTERED_FIRST_MOBILE).await.as_ref(),
+        Some(function_user),
+        "the function's user is untouched"
+    );
+
+    // Every row the import refused or left in conflict: no item, so no login, whatever the
+    // password; a stored mobile that is no mobile is not even looked up.
+    for r in &fixture.rows {
+        if IMPORTED.contains(&r.id) || r.id == REGISTERED_FIRST {
+            continue;
+        }
+        let Some(raw) = r.mobile.as_deref().filter(|m| !m.trim().is_empty()) else {
+            continue;
+        };
+        let password = r.password.clone().filter(|p| !p.is_empty());
+        let password = password.unwrap_or_else(|| "any password at all".into());
+        let a = function.log_in(raw, &password).await;
+        match ihome_register::core::domain::Mobile::parse(raw) {
+            Ok(mobile) => {
+                assert_eq!(a.code, "bad_credentials", "row {}", r.id);
+                assert_eq!(get(ddb, table, mobile.as_str()).await, None, "row {}", r.id);
+            }
+            Err(_) => assert_eq!(a.code, "invalid_mobile", "row {}", r.id),
+        }
+        assert!(a.cookie.is_none(), "row {}", r.id);
+    }
+    assert_eq!(
+        count(ddb, table).await,
+        IMPORTED.len() + 1,
+        "no login made a user"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,9 +7,10 @@ Pieces, each started once per run and polled for readiness (never a fixed wait):
 - `database`: a fresh MariaDB database (utf8mb4, the server in strict mode) or SQLite file,
   seeded by `seed_users` (ihome_site/seed.py; override the fixture to seed others);
 - `site`: the app under gunicorn, several sync workers (SITE_WORKERS, default 4);
-- `front`: http://127.0.0.1:<port> (front.py), POST /api/v1.0/users to the function under
-  `cargo lambda watch` (tests/browser/conftest.py's Function, on a fresh DynamoDB table), the rest
-  to gunicorn; SITE_FUNCTION_LOGIN=1 sends POST /api/v1.0/sessions to the function too;
+- `front`: http://127.0.0.1:<port> (front.py), POST /api/v1.0/users and POST /api/v1.0/sessions
+  to the function under `cargo lambda watch` (tests/browser/conftest.py's Function, on a fresh
+  DynamoDB table), the rest to gunicorn: the routing after the cut-over (docs/migration.md).
+  SITE_FUNCTION_LOGIN=0 leaves the login route to gunicorn, where the site has no login view;
 - `make_app`: the same app in-process (Flask's test client), for what a test must count or break.
 """
 import http.client
@@ -204,7 +205,7 @@ def stores():
 
 @pytest.fixture(scope="session")
 def front(stores, site, rundir):
-    made = Front(site.port, function_login=os.environ.get("SITE_FUNCTION_LOGIN") == "1")
+    made = Front(site.port, function_login=os.environ.get("SITE_FUNCTION_LOGIN", "1") != "0")
     try:
         made.function = harness.Function(stores, "ihome", made.origin, rundir)
         yield made

@@ -4,10 +4,13 @@ the Flask site (gunicorn). To the browser the pages, the Flask API and the funct
 so the function's __Host-session cookie reaches the Flask hook.
 
 FUNCTION_ROUTES are sent to the function; LOGIN_ROUTE joins them when the front is made with
-function_login=True (scripts/site-test: SITE_FUNCTION_LOGIN=1), for the function's login route
-(issue 14). Until then POST /api/v1.0/sessions reaches Flask, which has no such view (404)."""
+function_login=True, as after the cut-over (docs/migration.md): the function's login route. With
+function_login=False (SITE_FUNCTION_LOGIN=0) POST /api/v1.0/sessions reaches Flask, which has no
+such view (404). `exchanges` records what went to the function: method, path, status, the
+answer's `code` and the headers sent."""
 import http.client
 import http.server
+import json
 import threading
 import urllib.parse
 
@@ -62,7 +65,12 @@ class Front:
         finally:
             conn.close()
         if port != self.site_port:
+            try:
+                code = json.loads(answer).get("code")
+            except ValueError:
+                code = None
             self.exchanges.append({"method": method, "path": handler.path, "status": status,
+                                   "code": code,
                                    "headers": {k.lower(): v for k, v in headers.items()}})
         handler.send_response(status)
         for k, v in answer_headers:  # every Set-Cookie kept

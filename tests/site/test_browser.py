@@ -32,6 +32,28 @@ def fill(driver, values):
         box.send_keys(value)
 
 
+def publish(driver, front, fields):
+    """Fills newhouse.html (open already) with `fields`, publishes, and waits for myhouse.html to
+    have shown the list."""
+    fill(driver, fields)
+    driver.find_element(By.ID, "publish").click()
+    wait(driver, EC.url_to_be(f"{front.origin}/myhouse.html"))
+    wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+
+
+def log_out(driver, front):
+    """The site's logout on my.html: the function's cookie is gone, the home page says so, and
+    my.html then sends to the login page (4101)."""
+    open_page(driver, front, "my.html")
+    driver.find_element(By.ID, "logout").click()
+    wait(driver, EC.url_to_be(f"{front.origin}/index.html"))
+    wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    assert driver.find_element(By.ID, "logged-out").is_displayed()
+    assert session_cookie(driver) == []
+    driver.get(f"{front.origin}/my.html")
+    wait(driver, EC.url_to_be(f"{front.origin}/login.html"))
+
+
 def session_cookie(driver):
     return [c for c in driver.get_cookies() if c["name"] == "__Host-session"]
 
@@ -109,13 +131,11 @@ def test_a_new_user_registers_through_the_function_and_uses_the_site_as_themselv
     browser.find_element(By.ID, "new-house").click()
     wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
     title = "浏览器发布的房源" + mobile[-4:]
-    fill(browser, {"house-title": title, "house-price": "288", "house-address": "海淀区中关村",
-                   "house-room-count": "2", "house-acreage": "70", "house-unit": "两室一厅",
-                   "house-capacity": "3", "house-beds": "双人床一张", "house-deposit": "500",
-                   "house-min-days": "1", "house-max-days": "30"})
-    browser.find_element(By.ID, "publish").click()
-    wait(browser, EC.url_to_be(f"{front.origin}/myhouse.html"))
-    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+    publish(browser, front, {
+        "house-title": title, "house-price": "288", "house-address": "海淀区中关村",
+        "house-room-count": "2", "house-acreage": "70", "house-unit": "两室一厅",
+        "house-capacity": "3", "house-beds": "双人床一张", "house-deposit": "500",
+        "house-min-days": "1", "house-max-days": "30"})
     listed = browser.find_elements(By.CSS_SELECTOR, "li.house")
     assert [h.text for h in listed] == [title]
     houses = database.rows("SELECT * FROM ih_house_info WHERE title = :t", t=title)
@@ -125,13 +145,6 @@ def test_a_new_user_registers_through_the_function_and_uses_the_site_as_themselv
     assert_nobody_elses(browser)
 
     # Log out: the function's cookie is gone, and the site says so.
-    open_page(browser, front, "my.html")
-    browser.find_element(By.ID, "logout").click()
-    wait(browser, EC.url_to_be(f"{front.origin}/index.html"))
-    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
-    assert browser.find_element(By.ID, "logged-out").is_displayed()
-    assert session_cookie(browser) == []
-    browser.get(f"{front.origin}/my.html")
-    wait(browser, EC.url_to_be(f"{front.origin}/login.html"))  # 4101 sends to the login page
+    log_out(browser, front)
 
     assert len(database.users(mobile)) == 1, "one row for this user, all along"

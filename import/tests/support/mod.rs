@@ -1,12 +1,16 @@
 //! The importer's tests on real parts: the legacy table seeded by werkzeug's own
 //! `generate_password_hash` (scripts/seed-legacy-users.py) into MariaDB, SQLite or JSON Lines;
 //! a fresh DynamoDB table per test on the local server; the built `ihome-import` binary.
-//! `scripts/test` starts MariaDB and moto and exports IMPORT_TEST_MYSQL_URL and
+//! The function's login in this process (login.rs) logs the imported users in afterwards.
+//! `scripts/test` starts MariaDB, Redis and moto and exports IMPORT_TEST_MYSQL_URL, REDIS_URL and
 //! AWS_ENDPOINT_URL_DYNAMODB.
 #![allow(dead_code)]
 
 #[path = "../../../tests/support/faults.rs"]
 pub mod faults;
+pub mod login;
+#[path = "../../../tests/support/logs.rs"]
+pub mod logs;
 #[path = "../../../tests/support/tables.rs"]
 pub mod tables;
 
@@ -192,6 +196,18 @@ pub async fn scan(ddb: &aws_sdk_dynamodb::Client, table: &str) -> HashMap<String
             return items;
         }
     }
+}
+
+/// The item of `mobile` (11 digits), read strongly consistent.
+pub async fn get(ddb: &aws_sdk_dynamodb::Client, table: &str, mobile: &str) -> Option<Item> {
+    ddb.get_item()
+        .table_name(table)
+        .key("mobile", AttributeValue::S(mobile.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
 }
 
 pub async fn count(ddb: &aws_sdk_dynamodb::Client, table: &str) -> usize {
