@@ -24,9 +24,10 @@ pub enum Reason {
     MobileInvalid,
     PasswordHashMissing,
     PasswordHashEmpty,
-    /// Not a `pbkdf2:` or `scrypt:` werkzeug hash: the formats werkzeug 3 still checks, and so
-    /// the only ones a login can verify and upgrade (`plain$$…`, salted `sha1$…` and other
-    /// pre-2.3 methods are not).
+    /// Not a werkzeug hash the function's login verifies (`core::werkzeug::parse`, the very
+    /// code the login runs): pbkdf2 with sha1/sha256/sha512 and its iteration count, or scrypt,
+    /// within its bounds. `plain$$…`, the pre-pbkdf2 salted `sha1$…`, pbkdf2 without an
+    /// iteration count and the like could never log in, so they are not imported.
     PasswordHashUnsupported,
 }
 
@@ -41,6 +42,10 @@ pub struct Candidate {
     pub password_hash: String,
     /// `None`: the row has no readable create_time (the report says so; the run's start is used).
     pub created_at: Option<SystemTime>,
+    /// The row is one the Flask hook created for a user who registered through the function
+    /// (its `password_hash` is [`HOOK_PASSWORD`]): the user is in DynamoDB already, and the row
+    /// is reported as already there, never written.
+    pub made_by_hook: bool,
     /// Why `created_at` is `None`.
     pub time_note: Option<&'static str>,
 }
@@ -84,6 +89,7 @@ pub fn judge(row: &LegacyRow, offset: UtcOffset) -> Result<Candidate, Rejected> 
         _ if row.unreadable => {}
         None => reasons.push(Reason::PasswordHashMissing),
         Some(h) if h.trim().is_empty() => reasons.push(Reason::PasswordHashEmpty),
+        Some(HOOK_PASSWORD) => {}
         Some(h) if !is_werkzeug_hash(h) => reasons.push(Reason::PasswordHashUnsupported),
         Some(_) => {}
     }
@@ -111,6 +117,7 @@ pub fn judge(row: &LegacyRow, offset: UtcOffset) -> Result<Candidate, Rejected> 
         mobile,
         name,
         password_hash: row.password_hash.clone().unwrap_or_default(),
+        made_by_hook: row.password_hash.as_deref() == Some(HOOK_PASSWORD),
         created_at,
         time_note,
     })
@@ -124,32 +131,15 @@ fn to_system(t: time::OffsetDateTime) -> SystemTime {
     }
 }
 
-/// `method$salt$hash` with a pbkdf2 or scrypt method, a salt and a hex digest.
+/// The `password_hash` the Flask hook (`contrib/flask/ihome_session.py`, `NO_PASSWORD`) gives the
+/// row it creates for a user who registered through the function: no werkzeug hash, never
+/// verifies.
+pub const HOOK_PASSWORD: &str = "!registered-through-the-function";
+
+/// A werkzeug hash the function's login can verify and upgrade: judged by the function's own
+/// verifier, so nothing is imported that could never log in.
 pub fn is_werkzeug_hash(h: &str) -> bool {
-    let mut parts = h.split('$');
-    let (Some(method), Some(salt), Some(digest), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let method_ok = |m: &str| {
-        let mut fields = m.split(':');
-        match fields.next() {
-            Some("pbkdf2") => {
-                fields.next().is_none_or(|hash| {
-                    !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_alphanumeric())
-                }) && fields.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            }
-            Some("scrypt") => {
-                fields.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-            }
-            _ => false,
-        }
-    };
-    method_ok(method)
-        && !salt.is_empty()
-        && !digest.is_empty()
-        && digest.bytes().all(|b| b.is_ascii_hexdigit())
+    ihome_register::core::werkzeug::parse(h).is_ok()
 }
 
 /// A stored mobile as it may appear in the report: the first 3 and last 4 characters of a value
@@ -216,7 +206,8 @@ mod tests {
         }
     }
 
-    const HASH: &str = "pbkdf2:sha256:600000$bNZjgnwbDznDEVyG$f8aa";
+    /// Made by werkzeug 2.3.8 (tests/data/werkzeug-vectors.json).
+    const HASH: &str = "pbkdf2:sha256:600000$fk3q82wMjLGfv3DE$73bf3e5181197d7cca32a3fbb2c2808c0e56ad73af72496fb01c49b090380db3";
 
     #[test]
     fn a_good_row_becomes_a_candidate_in_the_functions_terms() {
@@ -317,15 +308,18 @@ mod tests {
     #[test]
     fn werkzeug_formats() {
         for ok in [
-            "pbkdf2:sha1:1000$oV5FkxcW$d1fb3599f3e1c4",
-            "pbkdf2:sha256:150000$35TO3rW1$62f79490f7",
-            "pbkdf2:sha256$salt$ab12",
-            "pbkdf2$salt$ab12",
-            "scrypt:32768:8:1$Q5tSf73UIlVWazJQ$282c68",
+            "pbkdf2:sha1:1000$oV5FkxcW$0252c79c10d9e8eef5a10babc81965905e3e47e3",
+            "pbkdf2:sha256:150000$35TO3rW1$62f794900000000000000000000000000000000000000000000000000000000f",
+            "scrypt:32768:8:1$Q5tSf73UIlVWazJQ$282c680000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000f",
         ] {
             assert!(is_werkzeug_hash(ok), "{ok}");
         }
         for bad in [
+            // No iteration count: its meaning changed with every werkzeug version.
+            "pbkdf2:sha256$salt$ab12",
+            "pbkdf2$salt$ab12",
+            // A digest of the wrong length for its method.
+            "pbkdf2:sha1:1000$oV5FkxcW$d1fb3599f3e1c4",
             "plain$$secret",
             "sha1$salt$0123abcd",
             "md5$salt$0123",
@@ -340,6 +334,21 @@ mod tests {
         ] {
             assert!(!is_werkzeug_hash(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_hooks_rows_are_candidates_marked_as_made_by_the_hook() {
+        let c = judge(&row(Some("13800000007"), Some(HOOK_PASSWORD)), offset!(+8)).unwrap();
+        assert!(c.made_by_hook);
+        let c = judge(
+            &row(Some("13800000007"), Some("scrypt:32768:8:1$Q5tSf73UIlVWazJQ$282c680000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000f")),
+            offset!(+8),
+        )
+        .unwrap();
+        assert!(!c.made_by_hook);
+        // The hook's own value, as the hook writes it.
+        let hook = include_str!("../../contrib/flask/ihome_session.py");
+        assert!(hook.contains(&format!("NO_PASSWORD = \"{HOOK_PASSWORD}\"")));
     }
 
     #[test]

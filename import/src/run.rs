@@ -43,7 +43,8 @@ pub struct Summary {
     pub already_there: u64,
     /// Of already_there: an earlier import wrote the user (its item has a `legacy_id`).
     pub already_imported: u64,
-    /// Of already_there: the user registered through the function.
+    /// Of already_there: the user registered through the function (the item has no
+    /// `legacy_id`, or the row is the one the Flask hook made for them).
     pub registered_through_function: u64,
     pub rejected: u64,
     /// Rows in conflict, and how many mobiles they share.
@@ -125,10 +126,14 @@ enum Entry<'a> {
         ids: &'a [i64],
     },
     AlreadyThere {
+        /// `import` (an earlier import wrote it), `function` (registered through it), `hook`
+        /// (the row the Flask hook made for a user who registered through the function).
         by: &'static str,
         id: i64,
         mobile: String,
-        user_id: &'a str,
+        /// The item's; not read for the hook's rows.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         existing_legacy_id: Option<i64>,
     },
@@ -325,7 +330,25 @@ pub async fn run(opts: Options) -> Result<Summary, RunError> {
             .map_err(report_err)?;
     }
 
-    // 3. Write, at most `concurrency` puts at once.
+    // 3. The Flask hook's rows belong to users who registered through the function: already
+    //    there, nothing to write.
+    let (by_hook, todo): (Vec<Candidate>, Vec<Candidate>) =
+        todo.into_iter().partition(|c| c.made_by_hook);
+    for c in &by_hook {
+        summary.already_there += 1;
+        summary.registered_through_function += 1;
+        report
+            .write(&Entry::AlreadyThere {
+                by: "hook",
+                id: c.legacy_id,
+                mobile: c.mobile.masked(),
+                user_id: None,
+                existing_legacy_id: None,
+            })
+            .map_err(report_err)?;
+    }
+
+    // 4. Write, at most `concurrency` puts at once.
     let total = todo.len() as u64;
     match &opts.writer {
         None => summary.would_import = total,
@@ -427,7 +450,7 @@ fn record(
                 by,
                 id,
                 mobile,
-                user_id,
+                user_id: Some(user_id),
                 existing_legacy_id: existing,
             })?;
         }
