@@ -507,13 +507,15 @@ fn closed_port() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-/// Writes `n` valid users (ids 1..=n, mobiles 1370000000x) as a JSON Lines export.
+/// Writes `n` valid users (ids 1..=n, mobiles 1370000000x) as a JSON Lines export. Their hashes
+/// are werkzeug-shaped (pbkdf2:sha256, a 64-digit hex digest) but verify no password: these
+/// tests are about the store, not logins.
 fn small_export(dir: &TempDir, n: i64) -> std::path::PathBuf {
     let path = dir.join("small.jsonl");
     let lines: Vec<String> = (1..=n)
         .map(|id| {
             json!({"id": id, "name": format!("u{id}"), "mobile": format!("137{id:08}"),
-                   "password_hash": format!("pbkdf2:sha256:1000$salt{id}$abcdef0{id}"),
+                   "password_hash": format!("pbkdf2:sha256:1000$salt{id}${id:064x}"),
                    "create_time": "2020-01-01 00:00:00"})
             .to_string()
         })
