@@ -12,6 +12,7 @@ use crate::core::session::Sessions;
 use crate::edge::config::Config;
 use crate::edge::http::Service;
 use crate::edge::metrics::Timed;
+use crate::edge::phases;
 use crate::stores::sms_codes::{CodeRules, RedisSmsCodes};
 use crate::stores::users::DynamoUsers;
 
@@ -44,14 +45,22 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 pub async fn build(config: &Config) -> Result<App, StartupError> {
     let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
         .map_err(|_| StartupError::RedisUrl)?;
-    let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
+    phases::mark("redis client");
+    let client = dynamodb_client(config).await;
+    phases::mark("aws-config and the DynamoDB client");
+    let users = DynamoUsers::new(client, &config.users_table);
     tokio::task::spawn_blocking(hashing::prepare)
         .await
         .expect("allocating the hash memory does not panic");
+    phases::mark("argon2 memory");
     Mobile::prepare();
+    phases::mark("mobile pattern and NFKC tables");
     codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
+    phases::mark("redis connect and SCRIPT LOAD");
     let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
-    Ok(Service::new(registrar, config))
+    let service = Service::new(registrar, config);
+    phases::mark("sessions and service");
+    Ok(service)
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {
