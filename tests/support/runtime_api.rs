@@ -37,6 +37,9 @@ struct State {
     pending: Mutex<HashMap<String, (oneshot::Sender<Timed>, Instant)>>,
     first_poll: Mutex<Option<Instant>>,
     next_id: Mutex<u64>,
+    /// A process to move into a CPU-capped cgroup when it first asks for an invocation: the
+    /// `cgroup.procs` file and the pid (see [`Cap::AfterInit`]).
+    cap_after_init: Mutex<Option<(std::path::PathBuf, u32)>>,
 }
 
 pub struct RuntimeApi {
@@ -55,6 +58,7 @@ impl RuntimeApi {
             pending: Mutex::new(HashMap::new()),
             first_poll: Mutex::new(None),
             next_id: Mutex::new(0),
+            cap_after_init: Mutex::new(None),
         });
         let server_state = state.clone();
         tokio::spawn(async move {
@@ -121,6 +125,12 @@ async fn route(
                 .lock()
                 .unwrap()
                 .get_or_insert_with(Instant::now);
+            // The end of init: from here on the process runs at its memory size's CPU share.
+            // It is waiting for this answer, so it is capped before its first invocation.
+            if let Some((procs, pid)) = state.cap_after_init.lock().unwrap().take() {
+                std::fs::write(&procs, pid.to_string())
+                    .expect("moving the function into its cgroup");
+            }
             let Some(inv) = state.queue.lock().await.recv().await else {
                 return Ok(reply(StatusCode::GONE, "runtime API closed"));
             };
@@ -180,6 +190,19 @@ async fn route(
     }
 }
 
+/// Where a function process runs: as any process, or in a cgroup whose CPU quota models a
+/// Lambda memory size (`scripts/power-tune`). The path is the group's `cgroup.procs` file.
+#[derive(Debug, Clone)]
+pub enum Cap {
+    None,
+    /// In the group from its first instruction (the exec): init capped too, as under
+    /// provisioned concurrency.
+    FromStart(std::path::PathBuf),
+    /// Uncapped until its first `/invocation/next`, then in the group: on-demand Lambda, whose
+    /// init runs at a full vCPU.
+    AfterInit(std::path::PathBuf),
+}
+
 /// The function binary running against a [`RuntimeApi`], its output captured.
 pub struct Function {
     child: tokio::process::Child,
@@ -190,6 +213,11 @@ pub struct Function {
 impl Function {
     /// Starts `binary` with Lambda's environment and `env` on top.
     pub fn spawn(binary: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        Self::spawn_capped(binary, api, env, &Cap::None)
+    }
+
+    /// As [`Function::spawn`], the process CPU-capped by `cap`.
+    pub fn spawn_capped(binary: &str, api: &RuntimeApi, env: &[(&str, String)], cap: &Cap) -> Self {
         let mut cmd = tokio::process::Command::new(binary);
         cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "ihome-register")
@@ -208,7 +236,14 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if let Cap::FromStart(procs) = cap {
+            join_before_exec(cmd.as_std_mut(), procs);
+        }
         let mut child = cmd.spawn().expect("the function binary starts");
+        if let Cap::AfterInit(procs) = cap {
+            *api.state.cap_after_init.lock().unwrap() =
+                Some((procs.clone(), child.id().expect("the function is running")));
+        }
         let output = Arc::new(Mutex::new(String::new()));
         let mut readers = Vec::new();
         for mut stream in [
@@ -261,5 +296,29 @@ impl Function {
             let _ = reader.await;
         }
         self.output.lock().unwrap().clone()
+    }
+}
+
+/// Makes the child join the cgroup whose `cgroup.procs` is `procs` between fork and exec, so
+/// every instruction of the program runs under the group's quota. Writing "0" moves the writer.
+pub fn join_before_exec(cmd: &mut std::process::Command, procs: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL");
+    // SAFETY: the closure runs in the forked child before exec and calls only open, write and
+    // close (async-signal-safe); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let wrote = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            if wrote != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
