@@ -7,6 +7,8 @@ use lambda_http::{Error, service_fn};
 
 fn main() -> Result<(), Error> {
     phases::mark("main");
+    // The longest step of the set-up, started before anything else; `app::build` waits for it.
+    std::thread::spawn(app::prepare);
     // What `#[tokio::main(flavor = "current_thread")]` builds, written out so the profile can
     // time it.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -42,25 +42,41 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 /// pay for: the hash's working memory, the mobile pattern, the Redis connection and its
 /// scripts. A store that is down at cold start costs a warning, not the init: requests get 503
 /// until it is back.
+///
+/// The set-up steps wait on nothing but their own work, so they run at once (issue 16): the
+/// CPU-bound ones ([`prepare`]: the hash memory, the pattern and the NFKC tables) on a thread of
+/// their own, which `main` starts before anything else (waited for here on the blocking pool,
+/// or run there if nobody started it), and on the runtime Redis's round trips (started first,
+/// so the network time overlaps the rest) and the SDK's configuration.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
     let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
         .map_err(|_| StartupError::RedisUrl)?;
     phases::mark("redis client");
-    let client = dynamodb_client(config).await;
-    phases::mark("aws-config and the DynamoDB client");
+    let local = tokio::task::spawn_blocking(prepare);
+    let redis = async {
+        codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
+        phases::mark("redis connect and SCRIPT LOAD");
+    };
+    let ((), client, local) = tokio::join!(redis, dynamodb_client(config), local);
+    local.expect("preparing the hash memory and the pattern does not panic");
+    phases::mark("set-up joined");
     let users = DynamoUsers::new(client, &config.users_table);
-    tokio::task::spawn_blocking(hashing::prepare)
-        .await
-        .expect("allocating the hash memory does not panic");
-    phases::mark("argon2 memory");
-    Mobile::prepare();
-    phases::mark("mobile pattern and NFKC tables");
-    codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
-    phases::mark("redis connect and SCRIPT LOAD");
     let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
     let service = Service::new(registrar, config);
     phases::mark("sessions and service");
     Ok(service)
+}
+
+/// The CPU-bound set-up, once per process (a second call waits for the first): the hash's
+/// working memory, the mobile pattern and the NFKC tables.
+pub fn prepare() {
+    static PREPARED: std::sync::Once = std::sync::Once::new();
+    PREPARED.call_once(|| {
+        hashing::prepare();
+        phases::mark("argon2 memory (other thread)");
+        Mobile::prepare();
+        phases::mark("mobile pattern and NFKC tables (other thread)");
+    });
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {
