@@ -132,7 +132,9 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
         )
         .load()
         .await;
-    aws_sdk_dynamodb::Client::new(&shared)
+    let client = aws_sdk_dynamodb::Client::new(&shared);
+    phases::mark("aws-config and the DynamoDB client");
+    client
 }
 
 #[cfg(test)]
