@@ -1,0 +1,471 @@
+//! Lambda Power Tuning, offline (issue 16; run it with `scripts/power-tune`, which builds the
+//! release bootstrap and the hello-world floor and starts the servers). Lambda gives a function
+//! CPU in proportion to its memory, one vCPU at 1,769 MB; Linux can cap a process the same way,
+//! with a cgroup's CPU bandwidth quota. For each memory size this runs the release bootstrap
+//! under the project's Lambda Runtime API harness, in a cgroup whose quota is `MB / 1769` of one
+//! CPU, against the local Redis and DynamoDB servers (the harness and the servers stay outside
+//! the cap), and measures:
+//!
+//! - that the cap holds: a CPU-bound spin and argon2id hashes in a probe process in the group;
+//! - cold starts of the function and of the hello-world floor (`benches/hello`), in turn: init
+//!   at full CPU then capped (on-demand Lambda, whose init runs at a full vCPU), and init capped
+//!   too (provisioned concurrency, where there is no burst); the first invocation, capped;
+//! - warm invocations of each operation in [`OPERATIONS`], in turn in one instance.
+//!
+//! Results go to `--out` as JSON; `scripts/power-tune-report.py` adds prices and draws the plot.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Events, cold_start, env, invoke, median, ms, summary};
+use ihome_register::edge::{app, config::Config};
+use serde_json::{Value, json};
+use support::runtime_api::{Cap, Function, RuntimeApi};
+
+/// One vCPU's worth of memory: Lambda's CPU share is `MB / 1769`.
+const FULL_VCPU_MB: f64 = 1769.0;
+
+/// The operations timed warm at each size: a name for the table, and how to make an event and
+/// the status it must answer. To add one (a login per stored-hash kind, once the login route is
+/// in), add a variant, its row here, and its arm in [`Operation::event`].
+const OPERATIONS: &[(&str, Operation)] = &[
+    ("registration", Operation::Registration),
+    ("rejected (invalid mobile)", Operation::Rejected),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Operation {
+    /// A successful sign-up: claim the SMS code, hash (argon2id), PutItem, consume the code.
+    Registration,
+    /// Refused before any store: the cheapest answer.
+    Rejected,
+}
+
+impl Operation {
+    /// The event and the status it must answer; whatever the stores need first is put there.
+    async fn event(self, ev: &mut Events) -> (Vec<u8>, u64) {
+        match self {
+            Operation::Registration => (ev.success().await.1, 201),
+            Operation::Rejected => (ev.rejected(), 400),
+        }
+    }
+}
+
+struct Args {
+    bootstrap: String,
+    hello: String,
+    sizes: Vec<u32>,
+    cold: usize,
+    warm: usize,
+    /// Stop an operation's warm samples at this many seconds (at least 10 samples).
+    warm_seconds: u64,
+    period_us: u64,
+    out: String,
+    probe: bool,
+    threads: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        bootstrap: "target/lambda/x86_64/ihome-register/bootstrap".into(),
+        hello: "target/hello/release/hello-floor".into(),
+        sizes: vec![128, 256, 512, 1024, 1769, 3008],
+        cold: 10,
+        warm: 100,
+        warm_seconds: 60,
+        period_us: 20_000,
+        out: "target/power-tune.json".into(),
+        probe: false,
+        threads: 1,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_default();
+        match flag.as_str() {
+            "--bootstrap" => a.bootstrap = value(),
+            "--hello" => a.hello = value(),
+            "--sizes" => {
+                a.sizes = value()
+                    .split(',')
+                    .map(|s| s.trim().parse().expect("--sizes 128,256,..."))
+                    .collect()
+            }
+            "--cold" => a.cold = value().parse().expect("--cold N"),
+            "--warm" => a.warm = value().parse().expect("--warm N"),
+            "--warm-seconds" => a.warm_seconds = value().parse().expect("--warm-seconds S"),
+            "--period-us" => a.period_us = value().parse().expect("--period-us N"),
+            "--out" => a.out = value(),
+            "--probe" => a.probe = true,
+            "--threads" => a.threads = value().parse().expect("--threads N"),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+// ------------------------------------------------------------------------------------------
+// The cap: a cgroup (v1 `cpu` controller or v2 `cpu.max`) with a CPU bandwidth quota.
+
+#[derive(Clone, Debug)]
+enum Hierarchy {
+    /// cgroup v1: the `cpu` controller's mount; `cpu.cfs_quota_us` / `cpu.cfs_period_us`.
+    V1(PathBuf),
+    /// cgroup v2: a directory whose children may use the `cpu` controller; `cpu.max`.
+    V2(PathBuf),
+}
+
+impl Hierarchy {
+    /// The first of v1's `cpu` controller or v2's unified hierarchy (with `cpu` enabled for
+    /// children) in which a group can be made here; a message naming what was tried otherwise.
+    fn find() -> Result<Self, String> {
+        let mut tried = Vec::new();
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        if v1.join("cpu.cfs_quota_us").exists() {
+            match probe_mkdir(v1) {
+                Ok(()) => return Ok(Self::V1(v1.into())),
+                Err(e) => tried.push(format!("cgroup v1 at {}: {e}", v1.display())),
+            }
+        } else {
+            tried.push(format!("cgroup v1: no {}/cpu.cfs_quota_us", v1.display()));
+        }
+        for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+            let root = Path::new(root);
+            let controllers = std::fs::read_to_string(root.join("cgroup.controllers"));
+            match controllers {
+                Ok(c) if c.split_whitespace().any(|x| x == "cpu") => {
+                    // Children may use `cpu` only once the parent delegates it.
+                    let _ = std::fs::write(root.join("cgroup.subtree_control"), "+cpu");
+                    match probe_mkdir(root) {
+                        Ok(()) => return Ok(Self::V2(root.into())),
+                        Err(e) => tried.push(format!("cgroup v2 at {}: {e}", root.display())),
+                    }
+                }
+                Ok(_) => tried.push(format!(
+                    "cgroup v2 at {}: the cpu controller is not available there",
+                    root.display()
+                )),
+                Err(_) => tried.push(format!(
+                    "cgroup v2: no {}/cgroup.controllers",
+                    root.display()
+                )),
+            }
+        }
+        Err(format!(
+            "no writable cgroup CPU controller (run as root on Linux with cgroup v1's cpu \
+             controller or v2's cpu.max): {}",
+            tried.join("; ")
+        ))
+    }
+}
+
+fn probe_mkdir(root: &Path) -> std::io::Result<()> {
+    let dir = root.join(format!("ihome-power-tune-probe-{}", std::process::id()));
+    std::fs::create_dir(&dir)?;
+    std::fs::remove_dir(&dir)
+}
+
+/// A cgroup capping its processes at `share` of one CPU; removed when dropped (its processes
+/// must have exited).
+struct Group {
+    dir: PathBuf,
+}
+
+impl Group {
+    fn create(h: &Hierarchy, name: &str, share: f64, period_us: u64) -> Self {
+        let root = match h {
+            Hierarchy::V1(r) | Hierarchy::V2(r) => r,
+        };
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir(&dir); // a group left by an interrupted run, if empty
+        std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        // The kernel's smallest quota is 1 ms.
+        let quota = ((share * period_us as f64).round() as u64).max(1000);
+        let write = |file: &str, value: String| {
+            std::fs::write(dir.join(file), &value)
+                .unwrap_or_else(|e| panic!("writing {value} to {}/{file}: {e}", dir.display()))
+        };
+        match h {
+            Hierarchy::V1(_) => {
+                write("cpu.cfs_period_us", period_us.to_string());
+                write("cpu.cfs_quota_us", quota.to_string());
+            }
+            Hierarchy::V2(_) => write("cpu.max", format!("{quota} {period_us}")),
+        }
+        Self { dir }
+    }
+
+    fn procs(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
+    /// Times the group's processes were held back for having used their quota.
+    fn throttled(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).ok()?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("nr_throttled "))?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // The processes are gone; the kernel may take a moment to let the group go.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("could not remove {}", self.dir.display());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The probe: run in the group, it spins, then hashes, and prints what it measured.
+
+fn cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+fn probe(a: &Args) {
+    // A CPU-bound spin on `threads` threads for a second: the CPU time it got over the wall
+    // time is the share the group allows.
+    let wall = Duration::from_secs(1);
+    let (cpu0, t0) = (cpu_time(), Instant::now());
+    std::thread::scope(|s| {
+        for _ in 0..a.threads {
+            s.spawn(|| {
+                let mut x = 0u64;
+                while t0.elapsed() < wall {
+                    for i in 0..10_000u64 {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(i),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let share = (cpu_time() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
+
+    // The deployed argon2id hash, as the function runs it (working memory prepared). Alone:
+    // after two idle periods, so each starts with the period's whole quota, as a request does
+    // after a pause. Back to back: one after another, the quota used up, as under load.
+    ihome_register::core::hashing::prepare();
+    let mobile = ihome_register::core::domain::Mobile::parse("13812345678").unwrap();
+    let password =
+        ihome_register::core::domain::Password::parse(common::PASSWORD, common::PASSWORD, &mobile)
+            .unwrap();
+    let hash = || {
+        let t = Instant::now();
+        ihome_register::core::hashing::hash(&password).unwrap();
+        ms(t.elapsed())
+    };
+    let mut alone = Vec::new();
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_micros(a.period_us * 2));
+        alone.push(hash());
+    }
+    let back_to_back: Vec<f64> = (0..20).map(|_| hash()).collect();
+    println!(
+        "{}",
+        json!({"cpu_share": share, "threads": a.threads,
+               "hash_alone_ms": summary(&alone), "hash_back_to_back_ms": summary(&back_to_back)})
+    );
+}
+
+fn run_probe(group: Option<&Group>, threads: usize, period_us: u64) -> Value {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--probe",
+        "--threads",
+        &threads.to_string(),
+        "--period-us",
+        &period_us.to_string(),
+    ]);
+    if let Some(g) = group {
+        support::runtime_api::join_before_exec(&mut cmd, &g.procs());
+    }
+    let out = cmd.output().expect("the probe runs");
+    assert!(
+        out.status.success(),
+        "probe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the probe prints JSON")
+}
+
+// ------------------------------------------------------------------------------------------
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let a = args();
+    if a.probe {
+        probe(&a);
+        return;
+    }
+    let hierarchy = Hierarchy::find().unwrap_or_else(|e| {
+        eprintln!("power-tune: {e}");
+        std::process::exit(2);
+    });
+    eprintln!(
+        "power-tune: capping with {hierarchy:?}, period {} µs",
+        a.period_us
+    );
+
+    let secret = format!("{:064}", std::process::id());
+    let table = format!("power-tune-{}", std::process::id());
+    let config = Config::from_lookup(|k| match k {
+        "USERS_TABLE" => Some(table.clone()),
+        "REDIS_URL" => Some(env("REDIS_URL")),
+        "JWT_SECRET" => Some(secret.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let ddb = app::dynamodb_client(&config).await;
+    support::create_table(&ddb, &table).await;
+    let mut ev = Events::new().await;
+
+    // The reference: the probe with no quota.
+    let uncapped = run_probe(None, 1, a.period_us);
+    let uncapped2 = run_probe(None, 2, a.period_us);
+    eprintln!("no quota: {uncapped}");
+
+    let mut sizes = Vec::new();
+    for &mb in &a.sizes {
+        let share = f64::from(mb) / FULL_VCPU_MB;
+        let group = Group::create(
+            &hierarchy,
+            &format!("ihome-power-tune-{mb}"),
+            share,
+            a.period_us,
+        );
+        let threads = share.ceil() as usize;
+        let probe = run_probe(Some(&group), threads, a.period_us);
+        eprintln!("{mb} MB: probe {probe}");
+
+        let mut fn_env = common::function_env(&table, &secret);
+        fn_env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb.to_string()));
+        let hello_env = vec![("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mb.to_string())];
+        let burst = Cap::AfterInit(group.procs());
+        let capped = Cap::FromStart(group.procs());
+
+        // Cold starts, in turn: function and floor with init at full CPU, then both capped
+        // from the start.
+        let mut cold: [Vec<f64>; 6] = Default::default();
+        let [
+            init_burst,
+            first_burst,
+            hello_burst,
+            init_capped,
+            first_capped,
+            hello_capped,
+        ] = &mut cold;
+        for _ in 0..a.cold {
+            let (_, event) = ev.success().await;
+            let c = cold_start(&a.bootstrap, &fn_env, &burst, &event, 201).await;
+            init_burst.push(c.init_ms);
+            first_burst.push(c.first_ms);
+            let c = cold_start(&a.hello, &hello_env, &burst, &event, 200).await;
+            hello_burst.push(c.init_ms);
+            let (_, event) = ev.success().await;
+            let c = cold_start(&a.bootstrap, &fn_env, &capped, &event, 201).await;
+            init_capped.push(c.init_ms);
+            first_capped.push(c.first_ms);
+            let c = cold_start(&a.hello, &hello_env, &capped, &event, 200).await;
+            hello_capped.push(c.init_ms);
+        }
+        eprintln!("{mb} MB: cold starts done");
+
+        // Warm: one instance, the operations in turn until each has `warm` samples or its
+        // time is up.
+        let api = RuntimeApi::start().await;
+        let function = Function::spawn_capped(&a.bootstrap, &api, &fn_env, &burst);
+        for &(_, op) in OPERATIONS {
+            for _ in 0..3 {
+                let (event, want) = op.event(&mut ev).await;
+                invoke(&api, &event, want).await;
+            }
+        }
+        let mut warm: Vec<Vec<f64>> = vec![Vec::new(); OPERATIONS.len()];
+        let mut spent = vec![Duration::ZERO; OPERATIONS.len()];
+        let budget = Duration::from_secs(a.warm_seconds);
+        loop {
+            let mut any = false;
+            for (i, &(_, op)) in OPERATIONS.iter().enumerate() {
+                let enough = warm[i].len() >= a.warm || (warm[i].len() >= 10 && spent[i] >= budget);
+                if enough {
+                    continue;
+                }
+                any = true;
+                let (event, want) = op.event(&mut ev).await;
+                let took = invoke(&api, &event, want).await;
+                spent[i] += took;
+                warm[i].push(ms(took));
+            }
+            if !any {
+                break;
+            }
+        }
+        let rss = function.peak_rss_kib().unwrap_or(0) as f64 / 1024.0;
+        function.stop().await;
+        let throttled = group.throttled();
+        drop(group);
+        eprintln!("{mb} MB: warm invocations done");
+
+        let ops: Vec<Value> = OPERATIONS
+            .iter()
+            .zip(&warm)
+            .map(|(&(name, _), samples)| {
+                // Lambda bills each invocation's duration rounded up to the millisecond.
+                let billed: f64 =
+                    samples.iter().map(|s| s.ceil()).sum::<f64>() / samples.len() as f64;
+                json!({"operation": name, "ms": summary(samples), "billed_ms_mean": billed})
+            })
+            .collect();
+        let registration = median(&warm[0]);
+        sizes.push(json!({
+            "memory_mb": mb,
+            "cpu_share": share,
+            "probe": probe,
+            "init_burst_ms": summary(init_burst),
+            "first_burst_ms": summary(first_burst),
+            "hello_init_burst_ms": summary(hello_burst),
+            "init_capped_ms": summary(init_capped),
+            "first_capped_ms": summary(first_capped),
+            "hello_init_capped_ms": summary(hello_capped),
+            "init_ratio_burst": median(init_burst) / median(hello_burst),
+            "init_ratio_capped": median(init_capped) / median(hello_capped),
+            "first_minus_warm_registration_ms": median(first_burst) - registration,
+            "operations": ops,
+            "peak_rss_mib": rss,
+            "nr_throttled": throttled,
+        }));
+    }
+    let out = json!({
+        "period_us": a.period_us,
+        "hierarchy": format!("{hierarchy:?}"),
+        "uncapped_probe": uncapped,
+        "uncapped_probe_2_threads": uncapped2,
+        "sizes": sizes,
+        "cold": a.cold,
+        "warm": a.warm,
+    });
+    std::fs::write(&a.out, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    eprintln!("wrote {}", a.out);
+}
