@@ -8,6 +8,7 @@ VENV="$ROOT/.venv"
 RUN="$ROOT/.run"
 REDIS_PORT="${REDIS_PORT:-6379}"
 MOTO_PORT="${MOTO_PORT:-5005}"
+MARIADB_PORT="${MARIADB_PORT:-3316}"
 mkdir -p "$RUN"
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -55,6 +56,52 @@ start_redis() {
     die "redis $version is too old: the SMS-code scripts are tested on 6.2 and newer (SET KEEPTTL needs 6.0)"
 }
 
+# Debian's mariadb-server, installed so that nothing starts on 3306 (a policy-rc.d that exits 101
+# for the install's duration, unless the machine already has one): start_mariadb runs the
+# project's own server instead.
+ensure_mariadb() {
+  command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null && return
+  log "installing mariadb-server from apt (no service started)"
+  local policy=/usr/sbin/policy-rc.d made=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod +x "$policy"
+    made=1
+  fi
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mariadb-server >/dev/null || {
+    [ -z "$made" ] || as_root rm -f "$policy"; die "mariadb-server did not install"; }
+  [ -z "$made" ] || as_root rm -f "$policy"
+  command -v mariadbd >/dev/null || die "mariadbd is not on PATH after the install"
+}
+
+mariadb_up() {
+  mariadb-admin --no-defaults --protocol=tcp -h127.0.0.1 -P"$MARIADB_PORT" -uroot ping
+}
+
+# MariaDB on 127.0.0.1:$MARIADB_PORT, data and socket under ./.run/mariadb, no systemd. Strict
+# mode as production MySQL (STRICT_TRANS_TABLES: a value too long for its column is an error, not
+# a silent truncation); utf8mb4 with MariaDB's default collation (PAD SPACE). root@127.0.0.1 has
+# no password: the server listens on loopback only, for tests. Exports MARIADB_URL.
+start_mariadb() {
+  export MARIADB_URL="mysql+pymysql://root@127.0.0.1:$MARIADB_PORT"
+  if mariadb_up >/dev/null 2>&1; then return; fi
+  local dir="$RUN/mariadb"
+  mkdir -p "$dir"
+  if [ ! -d "$dir/data/mysql" ]; then
+    log "creating the MariaDB data directory $dir/data"
+    mariadb-install-db --no-defaults --datadir="$dir/data" --user=root \
+      --auth-root-authentication-method=normal >"$dir/install.log" 2>&1 ||
+      die "mariadb-install-db failed (see $dir/install.log)"
+  fi
+  log "starting mariadbd on 127.0.0.1:$MARIADB_PORT"
+  nohup mariadbd --no-defaults --datadir="$dir/data" --user=root --port="$MARIADB_PORT" \
+    --bind-address=127.0.0.1 --socket="$dir/mariadb.sock" --pid-file="$RUN/mariadb.pid" \
+    --log-error="$dir/error.log" --skip-log-bin --innodb-buffer-pool-size=64M \
+    --sql-mode=STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci >/dev/null 2>&1 &
+  wait_until "mariadbd" mariadb_up
+}
+
 moto_up() { curl -sf -o /dev/null "http://127.0.0.1:$MOTO_PORT/moto-api/"; }
 
 start_moto() {
@@ -75,12 +122,52 @@ export_local_env() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
+# Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver), for selenium.
+ensure_chromium() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+  log "installing chromium and chromium-driver from apt"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
+# jQuery from npm, the version iHome's pages load (3.7.1 unless given); exports JQUERY_JS.
+ensure_jquery() {
+  local version="${1:-3.7.1}"
+  export JQUERY_JS="$RUN/jquery-$version/package/dist/jquery.min.js"
+  [ -s "$JQUERY_JS" ] && return
+  log "fetching jquery@$version from npm"
+  mkdir -p "$RUN/jquery-$version"
+  (cd "$RUN/jquery-$version" && npm pack --silent "jquery@$version" >/dev/null &&
+     tar xzf "jquery-$version.tgz")
+  [ -s "$JQUERY_JS" ] || die "jquery did not unpack"
+}
+
 ensure_servers() {
   ensure_redis_server
   ensure_venv
   start_redis
   start_moto
   export_local_env
+}
+
+# The importer's tests: a database on the local MariaDB, and werkzeug in the versions the
+# legacy fixture's hashes come from (scripts/seed-legacy-users.py), each in .venv/werkzeug-<v>.
+export_import_test_env() {
+  mariadb --no-defaults --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root \
+    -e 'CREATE DATABASE IF NOT EXISTS ihome_import_test CHARACTER SET utf8mb4'
+  export IMPORT_TEST_MYSQL_URL="mysql://root@127.0.0.1:$MARIADB_PORT/ihome_import_test"
+}
+
+# The site's werkzeug over the years, each one's default hash (scripts/seed-legacy-users.py).
+WERKZEUG_VERSIONS="0.11.15 0.16.1 2.0.3 2.3.8 3.1.9"
+
+# Installs werkzeug==<version> into .venv/werkzeug-<version>, once.
+ensure_werkzeug() {
+  local version="$1" dir="$ROOT/.venv/werkzeug-$1"
+  [ -x "$dir/bin/python" ] && "$dir/bin/python" -c 'import werkzeug.security' 2>/dev/null && return
+  log "installing werkzeug $version into .venv/werkzeug-$version"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q --disable-pip-version-check "werkzeug==$version"
 }
 
 # The cold-start floor of scripts/bench and scripts/power-tune (issue 16): benches/hello, a

@@ -1,14 +1,29 @@
-"""Writes events/: one complete API Gateway event per row of the contract, as HTTP API
-(payload 2.0), REST API (payload 1.0) and Function URL events. The expected answer's `code` is
-the file name up to `--` (e.g. registered--base64.json expects "registered"); tests/events.rs
-replays every file through the built function. Run: python3 scripts/make-events.py"""
+"""Writes events/: one complete API Gateway event per row of the contract, on each route, as
+HTTP API (payload 2.0), REST API (payload 1.0) and Function URL events. The expected answer's
+`code` is the file name up to `--` (registered--base64.json expects "registered"); what follows
+`--` names the variant, and `--login` marks a row both routes share as the login's
+(invalid_body--login.json posts to /api/v1.0/sessions). The route itself is the event's own path,
+which tests/events.rs reads to arrange and check the stores. tests/events.rs replays every file
+through the built function. Run: python3 scripts/make-events.py"""
 import base64
 import json
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "events"
 PASSWORD = "correct horse battery"
+# A wrong password that differs from PASSWORD in one letter's case: no normalisation forgives it.
+WRONG_PASSWORD = "correct horse batterY"
 CODE = "123456"
+USERS = "/api/v1.0/users"
+SESSIONS = "/api/v1.0/sessions"
+# An unknown path; API Gateway hands it over through a catch-all route ($default, {proxy+}).
+UNKNOWN = "/api/v1.0/session"
+# Where registrations come from. Logins come from an address of their own per API type, so
+# their throttle counts (per source address) are theirs alone; tests/events.rs resets them.
+REGISTER_IP = "203.0.113.10"
+LOGIN_IP = {"http-api": "203.0.113.21", "rest-api": "203.0.113.22", "function-url": "203.0.113.23"}
+# What a client may write into X-Forwarded-For: never the address a throttle counts.
+FORGED_IP = "192.0.2.99"
 # tests/events.rs runs the function with ALLOWED_ORIGINS set to SITE.
 SITE = "https://www.ihome.example"
 # What a browser sends for a cross-site form post (no preflight: text/plain).
@@ -19,6 +34,10 @@ CROSS_SITE_FORM = {"origin": "https://evil.example", "sec-fetch-site": "cross-si
 def form(mobile, code=CODE, password=PASSWORD, password2=PASSWORD, **extra):
     return json.dumps({"mobile": mobile, "sms_code": code, "password": password,
                        "password2": password2, **extra}, ensure_ascii=False)
+
+
+def login(mobile, password=PASSWORD, **extra):
+    return json.dumps({"mobile": mobile, "password": password, **extra}, ensure_ascii=False)
 
 
 def spaced(number):
@@ -34,7 +53,8 @@ def full_width(text):
 
 
 def cases(prefix):
-    """(file stem, method, body bytes or None, content-type, base64?, extra headers)."""
+    """Registration rows: (file stem, method, body bytes or None, content-type, base64?, extra
+    headers), all to USERS. Mobiles <prefix>0001 to <prefix>0023."""
     m = lambda i: f"{prefix}{i:04d}"
     j = "application/json"
     return [
@@ -77,6 +97,39 @@ def cases(prefix):
     ]
 
 
+def login_cases(prefix):
+    """Login rows, as cases() but to SESSIONS, with mobiles <prefix>0101 and up (apart from the
+    registrations'), and the unknown path last."""
+    m = lambda i: f"{prefix}{i:04d}"
+    j = "application/json"
+    return [(stem, SESSIONS, *rest) for stem, *rest in [
+        # tests/events.rs stores a user with PASSWORD for logged_in*, bad_credentials and
+        # too_many_attempts, and a spent throttle count for too_many_attempts.
+        ("logged_in", "POST", login(m(101)), j, False, {}),
+        # As a Chinese input method types both: a spaced +86 number, a full-width password.
+        ("logged_in--full-width", "POST", login(spaced(m(102)), full_width(PASSWORD)), j, False, {}),
+        ("logged_in--same-origin", "POST", login(m(103)), j, False,
+         {"origin": SITE, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"}),
+        ("bad_credentials", "POST", login(m(104), WRONG_PASSWORD), j, False, {}),
+        ("bad_credentials--unknown-mobile", "POST", login(m(105)), j, False, {}),
+        # The right password, refused all the same: the limit is reached.
+        ("too_many_attempts", "POST", login(m(106)), j, False, {}),
+        ("throttle_store_unavailable", "POST", login(m(107)), j, False, {}),
+        ("user_store_unavailable--login", "POST", login(m(108)), j, False, {}),
+        ("invalid_body--login", "POST", "{not json", j, False, {}),
+        ("missing_field--login", "POST", json.dumps({"mobile": m(109)}), j, False, {}),
+        ("invalid_mobile--login", "POST", login(m(110) + "9999"), j, False, {}),
+        ("forbidden_origin--login", "POST", login(m(111)), "text/plain", False, CROSS_SITE_FORM),
+        ("body_too_large--login", "POST", login(m(112), padding="x" * 17000), j, False, {}),
+        ("method_not_allowed--login", "GET", None, None, False, {}),
+    ]] + [("not_found", UNKNOWN, "POST", login(m(113)), j, False, {})]
+
+
+def every_case(prefix):
+    """Every row: (file stem, path, method, body, content-type, base64?, extra headers)."""
+    return [(stem, USERS, *rest) for stem, *rest in cases(prefix)] + login_cases(prefix)
+
+
 def encode(body, b64):
     if body is None:
         return None
@@ -84,11 +137,11 @@ def encode(body, b64):
     return base64.b64encode(raw).decode() if b64 else raw.decode()
 
 
-def headers(ctype, body, extra):
+def headers(ctype, body, extra, forwarded_for):
     h = {"accept": "application/json", "accept-encoding": "gzip, deflate, br",
          "host": "abc123defg.execute-api.ap-east-1.amazonaws.com", "user-agent": "curl/8.5.0",
          "x-amzn-trace-id": "Root=1-6742e2c0-0a1b2c3d4e5f60718293a4b5",
-         "x-forwarded-for": "203.0.113.10", "x-forwarded-port": "443", "x-forwarded-proto": "https"}
+         "x-forwarded-for": forwarded_for, "x-forwarded-port": "443", "x-forwarded-proto": "https"}
     if ctype:
         h["content-type"] = ctype
     if body is not None:
@@ -97,20 +150,30 @@ def headers(ctype, body, extra):
     return h
 
 
-def http_api(i, method, body, ctype, b64, extra, url=False):
+def source(path, api):
+    """(sourceIp, X-Forwarded-For): what API Gateway saw, and the header as it arrives (a login's
+    carries a forged address first, as a client may write one)."""
+    if path == USERS:
+        return REGISTER_IP, REGISTER_IP
+    ip = LOGIN_IP[api]
+    return ip, f"{FORGED_IP}, {ip}"
+
+
+def http_api(i, path, method, body, ctype, b64, extra, url=False):
     host = "k3xq7v2example.lambda-url.ap-east-1.on.aws" if url else "abc123defg.execute-api.ap-east-1.amazonaws.com"
-    h = headers(ctype, body, extra)
+    ip, forwarded = source(path, "function-url" if url else "http-api")
+    h = headers(ctype, body, extra, forwarded)
     h["host"] = host
-    route = "$default" if url else "POST /api/v1.0/users"
+    route = "$default" if url or path == UNKNOWN else f"POST {path}"
     e = {
-        "version": "2.0", "routeKey": route, "rawPath": "/api/v1.0/users", "rawQueryString": "",
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
         "headers": h,
         "requestContext": {
             "accountId": "anonymous" if url else "123456789012",
             "apiId": "k3xq7v2example" if url else "abc123defg",
             "domainName": host, "domainPrefix": host.split(".")[0],
-            "http": {"method": method, "path": "/api/v1.0/users", "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0"},
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": ip, "userAgent": "curl/8.5.0"},
             "requestId": f"c6af9ac6-7b61-11e6-9a41-93e8deadb{i:03d}", "routeKey": route,
             "stage": "$default", "time": "24/Nov/2026:08:00:00 +0000", "timeEpoch": 1795507200000,
         },
@@ -121,22 +184,26 @@ def http_api(i, method, body, ctype, b64, extra, url=False):
     return e
 
 
-def rest_api(i, method, body, ctype, b64, extra):
-    h = headers(ctype, body, extra)
+def rest_api(i, path, method, body, ctype, b64, extra):
+    ip, forwarded = source(path, "rest-api")
+    h = headers(ctype, body, extra, forwarded)
+    # An unknown path reaches the function only through a catch-all resource.
+    resource = "/{proxy+}" if path == UNKNOWN else path
     return {
-        "resource": "/api/v1.0/users", "path": "/api/v1.0/users", "httpMethod": method,
+        "resource": resource, "path": path, "httpMethod": method,
         "headers": h, "multiValueHeaders": {k: [v] for k, v in h.items()},
         "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": None, "stageVariables": None,
+        "pathParameters": {"proxy": path.lstrip("/")} if path == UNKNOWN else None,
+        "stageVariables": None,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123defg", "resourceId": "x1y2z3",
-            "resourcePath": "/api/v1.0/users", "httpMethod": method,
+            "resourcePath": resource, "httpMethod": method,
             "extendedRequestId": f"BQGojGxxxx{i:03d}=", "requestTime": "24/Nov/2026:08:00:00 +0000",
-            "requestTimeEpoch": 1795507200000, "path": "/prod/api/v1.0/users", "protocol": "HTTP/1.1",
+            "requestTimeEpoch": 1795507200000, "path": f"/prod{path}", "protocol": "HTTP/1.1",
             "stage": "prod", "domainPrefix": "abc123defg",
             "domainName": "abc123defg.execute-api.ap-east-1.amazonaws.com",
             "requestId": f"c6af9ac6-7b61-11e6-9a41-93e8deadc{i:03d}",
-            "identity": {"sourceIp": "203.0.113.10", "userAgent": "curl/8.5.0", "accessKey": None,
+            "identity": {"sourceIp": ip, "userAgent": "curl/8.5.0", "accessKey": None,
                          "accountId": None, "caller": None, "user": None, "userArn": None},
         },
         "body": encode(body, b64), "isBase64Encoded": b64,
@@ -149,10 +216,11 @@ def write(folder, stem, event):
     path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n")
 
 
-for i, (stem, *rest) in enumerate(cases("1390000")):
+for i, (stem, *rest) in enumerate(every_case("1390000")):
     write("http-api", stem, http_api(i, *rest))
-for i, (stem, *rest) in enumerate(cases("1370000")):
+for i, (stem, *rest) in enumerate(every_case("1370000")):
     write("rest-api", stem, rest_api(i, *rest))
-for i, (stem, *rest) in enumerate(cases("1360000")):
-    if stem in ("registered", "registered--base64", "invalid_mobile", "method_not_allowed"):
+for i, (stem, *rest) in enumerate(every_case("1360000")):
+    if stem in ("registered", "registered--base64", "invalid_mobile", "method_not_allowed",
+                "logged_in", "bad_credentials"):
         write("function-url", stem, http_api(i, *rest, url=True))

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use ihome_register::edge::app;
-use ihome_register::stores::sms_codes::RedisSmsCodes;
+use ihome_register::stores::redis::Redis;
 use redis::AsyncCommands;
 use support::{RedisServer, Stores, free_port, random_mobile, register};
 
@@ -112,10 +112,8 @@ async fn rediss_speaks_tls_and_refuses_an_untrusted_certificate() {
         .set_ex(support::key(&mobile), "787878", 300)
         .await
         .unwrap();
-    let codes =
-        RedisSmsCodes::with_client(tls(), Duration::from_secs(1), app::code_rules(&st.config()))
-            .unwrap();
-    let app = st.app_with_codes(codes, None).await;
+    let redis = Redis::with_client(tls(), Duration::from_secs(1)).unwrap();
+    let app = st.app_with_redis(redis, None).await;
     assert_eq!(
         register(&app, &mobile, "787878").await,
         (201, "registered".into())
@@ -241,18 +239,15 @@ async fn a_token_in_a_rediss_url_authenticates_over_tls() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let rules = app::code_rules(&st.config());
-
-    let codes = RedisSmsCodes::with_client(tls(""), Duration::from_secs(1), rules).unwrap();
-    let anonymous = st.app_with_codes(codes, None).await;
+    let redis = Redis::with_client(tls(""), Duration::from_secs(1)).unwrap();
+    let anonymous = st.app_with_redis(redis, None).await;
     let mobile = random_mobile();
     let (answer, left) = register_via(&anonymous, &mut admin, &mobile, "565656").await;
     assert_eq!(answer, (503, "sms_store_unavailable".into()));
     assert_eq!(left.as_deref(), Some("565656"));
 
-    let codes =
-        RedisSmsCodes::with_client(tls(&with_token), Duration::from_secs(1), rules).unwrap();
-    let app = st.app_with_codes(codes, None).await;
+    let redis = Redis::with_client(tls(&with_token), Duration::from_secs(1)).unwrap();
+    let app = st.app_with_redis(redis, None).await;
     let (answer, left) = register_via(&app, &mut admin, &mobile, "565656").await;
     assert_eq!(answer, (201, "registered".into()));
     assert_eq!(left, None);

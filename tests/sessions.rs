@@ -209,9 +209,15 @@ async fn the_flask_hook_logs_in_with_this_functions_cookies_and_refuses_forgerie
     assert!(run.status.success(), "the Flask driver failed:\n{stderr}");
     let seen: Value = serde_json::from_slice(&run.stdout).unwrap();
 
-    let login = |(cookie, user_id): &(String, String)| {
+    // The hook logs in as the SQL row it found or created by mobile: an integer id, never the
+    // cookie's sub, never user #1's (13000000001, already there).
+    let rows = seen["rows"].clone();
+    assert_eq!(rows.as_object().map(|r| r.len()), Some(3), "{rows}");
+    let login = |(cookie, _): &(String, String)| {
         let mobile = claims_of(token_of(cookie)).mobile;
-        json!({"user_id": user_id, "name": mobile, "mobile": mobile})
+        let id = &rows[&mobile];
+        assert!(id.as_u64().is_some_and(|id| id > 1), "{mobile}: {id}");
+        json!({"user_id": id, "name": mobile, "mobile": mobile})
     };
     let (new, old) = (login(&r.new), login(&r.old));
     for (cookie, user_id) in [&r.new, &r.old] {
@@ -233,6 +239,7 @@ async fn the_flask_hook_logs_in_with_this_functions_cookies_and_refuses_forgerie
             "valid_then_tampered": [new, null],
             // logged in; the logout's answer deletes the cookie; the client drops it; out.
             "logout": [new, true, true, null],
+            "rows": rows,
         })
     );
     assert!(!stderr.contains(current) && !stderr.contains("eyJ"));

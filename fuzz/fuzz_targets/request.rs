@@ -22,7 +22,7 @@ use serde_json::Value;
 use stand_ins::{NoCodes, service};
 
 /// Real statuses (`STATUS_CODES=http`), so "every answer is a 4xx" is the check.
-static SERVICE: LazyLock<Arc<Service<NoCodes, NoCodes>>> = LazyLock::new(|| service("http"));
+static SERVICE: LazyLock<Arc<Service<NoCodes, NoCodes, NoCodes>>> = LazyLock::new(|| service("http"));
 
 static TEMPLATE: &str = include_str!("../../events/http-api/registered.json");
 

@@ -210,23 +210,37 @@ pub struct Registration {
     pub password: Password,
 }
 
+/// A request body's fields: a JSON object, whatever the content-type said.
+struct Fields(serde_json::Map<String, Value>);
+
+impl Fields {
+    fn parse(body: &[u8]) -> Result<Self, Rejection> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(fields)) => Ok(Self(fields)),
+            _ => Err(Rejection::InvalidBody),
+        }
+    }
+
+    /// A field that must be a non-empty string.
+    fn get(&self, name: &str) -> Result<&str, Rejection> {
+        match self.0.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
+            _ => Err(Rejection::MissingField),
+        }
+    }
+}
+
 impl Registration {
     /// Parses a request body: a JSON object with the string fields `mobile`, `sms_code`,
     /// `password` and `password2`. Other fields are ignored. The checks run in the order of the
     /// contract's table: body, fields, mobile, passwords, code.
     pub fn from_json(body: &[u8]) -> Result<Self, Rejection> {
-        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
-            return Err(Rejection::InvalidBody);
-        };
-        let field = |name: &str| match fields.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-            _ => Err(Rejection::MissingField),
-        };
+        let fields = Fields::parse(body)?;
         let (mobile, sms_code, password, password2) = (
-            field("mobile")?,
-            field("sms_code")?,
-            field("password")?,
-            field("password2")?,
+            fields.get("mobile")?,
+            fields.get("sms_code")?,
+            fields.get("password")?,
+            fields.get("password2")?,
         );
         let mobile = Mobile::parse(mobile)?;
         let password = Password::parse(password, password2, &mobile)?;
@@ -236,6 +250,92 @@ impl Registration {
             sms_code,
             password,
         })
+    }
+}
+
+/// A password as typed at login, kept exactly as typed. No policy applies (the policy is for
+/// choosing a password, not for presenting one): whatever it is, it is verified, so a refusal
+/// takes as long as any other. An argon2id hash of ours is over its NFKC form, as registration
+/// hashed it; an imported werkzeug hash is over the bytes as typed, as the old site never
+/// normalised.
+pub struct TypedPassword(SecretString);
+
+impl TypedPassword {
+    pub fn new(typed: &str) -> Self {
+        Self(SecretString::from(typed))
+    }
+
+    /// The bytes as typed, for a werkzeug hash.
+    pub fn as_typed(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The NFKC form, for an argon2id hash (and the one a new hash is taken over).
+    pub fn normalised(&self) -> Cow<'_, str> {
+        nfkc(self.0.expose_secret())
+    }
+}
+
+impl fmt::Debug for TypedPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TypedPassword(******)")
+    }
+}
+
+/// A login request whose fields are usable: `{mobile, password}`.
+#[derive(Debug)]
+pub struct Credentials {
+    pub mobile: Mobile,
+    pub password: TypedPassword,
+}
+
+impl Credentials {
+    /// Parses a request body: a JSON object with the string fields `mobile` and `password`, read
+    /// like a registration's (the mobile in any form `Mobile::parse` accepts). Checks in the
+    /// contract's order: body, fields, mobile.
+    pub fn from_json(body: &[u8]) -> Result<Self, Rejection> {
+        let fields = Fields::parse(body)?;
+        let (mobile, password) = (fields.get("mobile")?, fields.get("password")?);
+        Ok(Self {
+            mobile: Mobile::parse(mobile)?,
+            password: TypedPassword::new(password),
+        })
+    }
+}
+
+/// Where a login attempt came from, as the throttles count it: the address API Gateway saw
+/// (`requestContext.http.sourceIp` / `identity.sourceIp`), never `X-Forwarded-For`, which the
+/// client writes. An IPv6 address counts as its /64, the block one subscriber is given and can
+/// rotate addresses within freely; an IPv4-mapped IPv6 address as its IPv4 address. A request
+/// without a readable address (none reaches the function through API Gateway) counts as
+/// `unknown`, one shared source.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Source(String);
+
+impl Source {
+    pub fn from_address(address: Option<&str>) -> Self {
+        use std::net::IpAddr;
+        let parsed = address.and_then(|a| a.trim().parse::<IpAddr>().ok());
+        Self(match parsed.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            None => "unknown".to_owned(),
+        })
+    }
+
+    /// The address, or its /64 for IPv6, or `unknown`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Debug hides the address: it is personal data, and no log line needs it.
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Source(..)")
     }
 }
 
@@ -653,6 +753,77 @@ mod tests {
         assert_eq!(
             Registration::from_json(&body(weak)).err(),
             Some(Rejection::WeakPassword(Weakness::Common))
+        );
+    }
+
+    #[test]
+    fn login_bodies_map_to_the_contract_rows() {
+        use serde_json::json;
+        let ok = json!({"mobile": "+86 138 1234 5678", "password": "ｃｏｒｒｅｃｔ horse"});
+        let c = Credentials::from_json(&body(ok.clone())).unwrap();
+        assert_eq!(c.mobile.as_str(), "13812345678");
+        assert_eq!(
+            c.password.as_typed(),
+            "ｃｏｒｒｅｃｔ horse",
+            "kept as typed"
+        );
+        assert_eq!(c.password.normalised(), "correct horse");
+        assert!(
+            !format!("{c:?}").contains("correct"),
+            "Debug hides the password"
+        );
+        for raw in [&b""[..], b"[]", b"null", b"{\"mobile\":", b"\xff{}"] {
+            assert_eq!(
+                Credentials::from_json(raw).err(),
+                Some(Rejection::InvalidBody),
+                "{raw:?}"
+            );
+        }
+        for k in ["mobile", "password"] {
+            for v in [json!(null), json!(""), json!(5), json!(["x"])] {
+                let mut o = ok.clone();
+                o[k] = v.clone();
+                assert_eq!(
+                    Credentials::from_json(&body(o)).err(),
+                    Some(Rejection::MissingField),
+                    "{k}={v}"
+                );
+            }
+            let mut o = ok.clone();
+            o.as_object_mut().unwrap().remove(k);
+            assert_eq!(
+                Credentials::from_json(&body(o)).err(),
+                Some(Rejection::MissingField)
+            );
+        }
+        let mut o = ok.clone();
+        o["mobile"] = json!("138123456789999");
+        assert_eq!(
+            Credentials::from_json(&body(o)).err(),
+            Some(Rejection::InvalidMobile)
+        );
+        // No policy at login: a short or common password is still verified.
+        let short = json!({"mobile": "13812345678", "password": "x"});
+        assert!(Credentials::from_json(&body(short)).is_ok());
+    }
+
+    #[test]
+    fn sources_are_addresses_ipv6_by_its_64() {
+        for (raw, want) in [
+            (Some("203.0.113.10"), "203.0.113.10"),
+            (Some(" 203.0.113.10 "), "203.0.113.10"),
+            (Some("::ffff:203.0.113.10"), "203.0.113.10"),
+            (Some("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64"),
+            (Some("2001:DB8:1:2::ffff"), "2001:db8:1:2::/64"),
+            (Some("not an address"), "unknown"),
+            (Some("203.0.113.10, 198.51.100.1"), "unknown"),
+            (None, "unknown"),
+        ] {
+            assert_eq!(Source::from_address(raw).as_str(), want, "{raw:?}");
+        }
+        assert_eq!(
+            format!("{:?}", Source::from_address(Some("203.0.113.10"))),
+            "Source(..)"
         );
     }
 }

@@ -5,7 +5,9 @@
 
 pub mod domain;
 pub mod hashing;
+pub mod login;
 pub mod ports;
 pub mod register;
 pub mod session;
 pub mod timing;
+pub mod werkzeug;

@@ -1,12 +1,12 @@
 //! What the core needs of its stores, as traits the adapters (the `stores` module) implement: the
-//! one-time SMS codes and the users. Nothing here knows Redis or DynamoDB.
+//! users, the one-time SMS codes and the login throttles. Nothing here knows Redis or DynamoDB.
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
-use crate::core::domain::{Mobile, SmsCode};
+use crate::core::domain::{Mobile, SmsCode, Source};
 
 /// A user's id: a UUIDv7, made when the code is first proven.
 pub type UserId = Uuid;
@@ -35,9 +35,107 @@ pub enum UserStoreError {
     Unavailable(String),
 }
 
+/// A stored user, as a login reads it.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    pub user_id: UserId,
+    /// The display name (the mobile, for users who registered here; the site's name for users
+    /// imported from it).
+    pub name: String,
+    /// An argon2id PHC string, or a werkzeug string for a user imported from the old site and
+    /// not yet logged in. A secret: never logged.
+    pub password_hash: String,
+}
+
 pub trait UserStore: Send + Sync + 'static {
     /// Stores `user` unless its mobile is taken (by another user id, when `replaces_pending`).
     fn insert(&self, user: &NewUser) -> impl Future<Output = Result<(), UserStoreError>> + Send;
+
+    /// The user registered under `mobile`, if any.
+    fn find(
+        &self,
+        mobile: &Mobile,
+    ) -> impl Future<Output = Result<Option<StoredUser>, UserStoreError>> + Send;
+
+    /// Replaces the user's password hash with `new` if it is still `old`: `false` when it had
+    /// changed meanwhile (or the user is gone), which leaves the newer one in place.
+    fn replace_hash(
+        &self,
+        mobile: &Mobile,
+        old: &str,
+        new: &str,
+    ) -> impl Future<Output = Result<bool, UserStoreError>> + Send;
+}
+
+// --- Login throttles
+
+/// At most `failures` failed logins within `window`; reaching it refuses further attempts for a
+/// `window` from the one that reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub failures: u32,
+    pub window: Duration,
+}
+
+/// The three counts a login attempt is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// One mobile from one source: a person mistyping, or a guess from one place.
+    pub per_mobile_source: Limit,
+    /// One source across mobiles: credential stuffing.
+    pub per_source: Limit,
+    /// One mobile across sources: a distributed guess at one account.
+    pub per_mobile: Limit,
+}
+
+/// Whether an attempt may be verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted as a failure until [`LoginThrottle::succeeded`] or [`LoginThrottle::withdraw`]
+    /// says otherwise: an attempt in flight holds its place, so attempts made at the same time
+    /// cannot all pass a limit together.
+    Admitted,
+    /// A limit is reached; the attempt was not counted. `retry_after`: until the last limit
+    /// reached lifts.
+    Refused { retry_after: Duration },
+}
+
+/// The throttle store could not be reached, or did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("throttle store unavailable: {0}")]
+pub struct ThrottleError(String);
+
+impl ThrottleError {
+    /// `why` names the failure; it must never carry a mobile or an address.
+    pub fn new(why: impl Into<String>) -> Self {
+        Self(why.into())
+    }
+}
+
+/// Counts login failures per (mobile, source), per source and per mobile. `admit` must be atomic:
+/// however many attempts arrive at once, no more than a limit's worth are admitted.
+pub trait LoginThrottle: Send + Sync + 'static {
+    /// Admits the attempt and counts it against every limit, or refuses it if a limit is reached.
+    fn admit(
+        &self,
+        mobile: &Mobile,
+        source: &Source,
+    ) -> impl Future<Output = Result<Admission, ThrottleError>> + Send;
+
+    /// The admitted attempt logged in: clears the (mobile, source) count and takes the attempt
+    /// back from the other two.
+    fn succeeded(
+        &self,
+        mobile: &Mobile,
+        source: &Source,
+    ) -> impl Future<Output = Result<(), ThrottleError>> + Send;
+
+    /// The admitted attempt was never judged (a store failed): takes it back from every count.
+    fn withdraw(
+        &self,
+        mobile: &Mobile,
+        source: &Source,
+    ) -> impl Future<Output = Result<(), ThrottleError>> + Send;
 }
 
 // --- SMS codes

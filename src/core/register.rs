@@ -119,7 +119,7 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
         // Signed before the write, so nothing can fail once the user exists.
         let set_cookie = self
             .sessions
-            .cookie_for(user.user_id, mobile, user.created_at)
+            .cookie_for(user.user_id, mobile, mobile.as_str(), user.created_at)
             .map_err(|e| RegisterError::Internal(e.to_string()))?;
         self.users.insert(&user).await.map_err(|e| match e {
             UserStoreError::Exists => RegisterError::MobileExists,

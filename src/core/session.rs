@@ -54,6 +54,7 @@ pub struct SessionSettings {
 }
 
 /// Signs sessions. Built once per cold start.
+#[derive(Clone)]
 pub struct Sessions {
     key: EncodingKey,
     header: Header,
@@ -78,17 +79,19 @@ impl Sessions {
     }
 
     /// The `set-cookie` value carrying a fresh token for the user:
-    /// `<name>=<jwt>; Path=/; Max-Age=<ttl>; HttpOnly; Secure; SameSite=Lax`.
+    /// `<name>=<jwt>; Path=/; Max-Age=<ttl>; HttpOnly; Secure; SameSite=Lax`. `name` is the
+    /// user's display name (the mobile, for a user who registered here).
     pub fn cookie_for(
         &self,
         user_id: Uuid,
         mobile: &Mobile,
+        name: &str,
         now: SystemTime,
     ) -> Result<SecretString, SessionError> {
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let claims = Claims {
             sub: user_id.to_string(),
-            name: mobile.as_str().to_owned(),
+            name: name.to_owned(),
             mobile: mobile.as_str().to_owned(),
             iat,
             exp: iat + self.ttl.as_secs(),
@@ -280,7 +283,9 @@ mod tests {
         let user_id = Uuid::now_v7();
         let mobile = Mobile::parse("13812345678").unwrap();
         let now = SystemTime::now();
-        let cookie = sessions.cookie_for(user_id, &mobile, now).unwrap();
+        let cookie = sessions
+            .cookie_for(user_id, &mobile, mobile.as_str(), now)
+            .unwrap();
         let cookie = cookie.expose_secret();
 
         let (token, attrs) = cookie
@@ -361,7 +366,7 @@ mod tests {
         let user_id = Uuid::now_v7();
         let mobile = Mobile::parse("13812345678").unwrap();
         let cookie = Sessions::new(&settings(86_400))
-            .cookie_for(user_id, &mobile, SystemTime::now())
+            .cookie_for(user_id, &mobile, mobile.as_str(), SystemTime::now())
             .unwrap();
         let verifier = Verifier::new([OLD, SECRET.as_bytes()], "ihome").unwrap();
         let claims = verifier.verify_cookie(cookie.expose_secret()).unwrap();

@@ -7,17 +7,20 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::core::domain::Mobile;
 use crate::core::hashing;
+use crate::core::login::Login;
 use crate::core::register::Registrar;
 use crate::core::session::Sessions;
 use crate::edge::config::Config;
 use crate::edge::http::Service;
 use crate::edge::metrics::Timed;
 use crate::edge::phases;
-use crate::stores::sms_codes::{CodeRules, RedisSmsCodes};
+use crate::stores::redis::Redis;
+use crate::stores::sms_codes::{self, CodeRules, RedisSmsCodes};
+use crate::stores::throttle::{self, RedisThrottle};
 use crate::stores::users::DynamoUsers;
 
 /// The function: each store's calls timed for the metrics line.
-pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>>;
+pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>, Timed<RedisThrottle>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -49,20 +52,22 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 /// or run there if nobody started it), and on the runtime Redis's round trips (started first,
 /// so the network time overlaps the rest) and the SDK's configuration.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
-    let codes = RedisSmsCodes::new(&config.redis_url, config.redis_timeout, code_rules(config))
-        .map_err(|_| StartupError::RedisUrl)?;
+    let redis =
+        Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)?;
     phases::mark("redis client");
     let local = tokio::task::spawn_blocking(prepare);
-    let redis = async {
-        codes.warm_up(config.redis_timeout.min(WARM_UP_LIMIT)).await;
+    let warm_up = async {
+        let scripts = sms_codes::scripts().chain(throttle::scripts());
+        redis
+            .warm_up(config.redis_timeout.min(WARM_UP_LIMIT), scripts)
+            .await;
         phases::mark("redis connect and SCRIPT LOAD");
     };
-    let ((), client, local) = tokio::join!(redis, dynamodb_client(config), local);
+    let ((), client, local) = tokio::join!(warm_up, dynamodb_client(config), local);
     local.expect("preparing the hash memory and the pattern does not panic");
     phases::mark("set-up joined");
     let users = DynamoUsers::new(client, &config.users_table);
-    let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
-    let service = Service::new(registrar, config);
+    let service = assemble(redis, users, config);
     phases::mark("sessions and service");
     Ok(service)
 }
@@ -77,6 +82,16 @@ pub fn prepare() {
         Mobile::prepare();
         phases::mark("mobile pattern and NFKC tables (other thread)");
     });
+}
+
+/// The service over these stores (each timed), configured by `config`.
+pub fn assemble(redis: Redis, users: DynamoUsers, config: &Config) -> App {
+    let codes = RedisSmsCodes::on(redis.clone(), code_rules(config));
+    let throttle = RedisThrottle::on(redis, config.login_limits);
+    let sessions = Sessions::new(&config.session);
+    let registrar = Registrar::new(Timed(codes), Timed(users.clone()), sessions.clone());
+    let login = Login::new(Timed(users), Timed(throttle), sessions);
+    Service::new(registrar, login, config)
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {
@@ -116,7 +131,11 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// function timeout: each attempt (connect included) is bounded by `DYNAMODB_TIMEOUT_MS`, the
 /// whole call by the attempts plus backoff.
 pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
-    let attempt = config.dynamodb_timeout;
+    dynamodb_client_with(config.dynamodb_timeout).await
+}
+
+/// As [`dynamodb_client`], each attempt bounded by `attempt` (the importer uses it too).
+pub async fn dynamodb_client_with(attempt: std::time::Duration) -> aws_sdk_dynamodb::Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(attempt)
         .operation_attempt_timeout(attempt)

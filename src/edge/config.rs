@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::core::ports::{Limit, Limits};
 use crate::core::session::{MIN_KEY_BYTES, SessionSettings};
 use crate::edge::contract::StatusMode;
 
@@ -31,7 +32,10 @@ pub enum ConfigError {
 /// | `SMS_CODE_ATTEMPTS` | 5 | tries a code takes; the last wrong one deletes it (1 = the seed's rule) |
 /// | `SMS_CODE_LEASE_MS` | 10000 | how long a request's claim on a code lasts if never ended |
 /// | `STATUS_CODES` | `ihome` | `ihome`: HTTP 200 where the seed answered in JSON; `http`: real statuses |
-/// | `ALLOWED_ORIGINS` | none | comma-separated exact origins a browser may register from |
+/// | `ALLOWED_ORIGINS` | none | comma-separated exact origins a browser may register or log in from |
+/// | `LOGIN_LIMIT_MOBILE_IP` | `5/600` | failed logins / seconds, per mobile and source address |
+/// | `LOGIN_LIMIT_IP` | `100/3600` | failed logins / seconds, per source address |
+/// | `LOGIN_LIMIT_MOBILE` | `20/3600` | failed logins / seconds, per mobile across addresses |
 /// | `METRICS_NAMESPACE` | `IHome/Registration` | CloudWatch namespace of the EMF metrics |
 ///
 /// The lease should be at least the function timeout, so a claim outlives the request holding it.
@@ -52,6 +56,35 @@ pub struct Config {
     /// Lowercase origins (`scheme://host[:port]`); empty when `ALLOWED_ORIGINS` is unset.
     pub allowed_origins: Vec<String>,
     pub metrics_namespace: String,
+    /// `LOGIN_LIMIT_*`: reaching a limit refuses logins for its window.
+    pub login_limits: Limits,
+}
+
+/// The default login limits (docs/login.md says why each).
+pub const DEFAULT_LOGIN_LIMITS: Limits = Limits {
+    per_mobile_source: Limit {
+        failures: 5,
+        window: Duration::from_secs(600),
+    },
+    per_source: Limit {
+        failures: 100,
+        window: Duration::from_secs(3600),
+    },
+    per_mobile: Limit {
+        failures: 20,
+        window: Duration::from_secs(3600),
+    },
+};
+
+/// `<failures>/<seconds>`, e.g. `5/600`: both whole numbers above zero.
+fn parse_limit(value: &str) -> Option<Limit> {
+    let (failures, seconds) = value.trim().split_once('/')?;
+    let failures = failures.trim().parse::<u32>().ok().filter(|n| *n > 0)?;
+    let seconds = seconds.trim().parse::<u64>().ok().filter(|n| *n > 0)?;
+    Some(Limit {
+        failures,
+        window: Duration::from_secs(seconds),
+    })
 }
 
 impl Config {
@@ -107,7 +140,23 @@ impl Config {
                 "must start with redis:// or rediss://",
             ));
         }
+        let limit = |name: &'static str, default: Limit| match get(name) {
+            None => Ok(default),
+            Some(v) => parse_limit(&v).ok_or(ConfigError::Invalid(
+                name,
+                "expected <failures>/<seconds>, e.g. 5/600",
+            )),
+        };
+        let login_limits = Limits {
+            per_mobile_source: limit(
+                "LOGIN_LIMIT_MOBILE_IP",
+                DEFAULT_LOGIN_LIMITS.per_mobile_source,
+            )?,
+            per_source: limit("LOGIN_LIMIT_IP", DEFAULT_LOGIN_LIMITS.per_source)?,
+            per_mobile: limit("LOGIN_LIMIT_MOBILE", DEFAULT_LOGIN_LIMITS.per_mobile)?,
+        };
         Ok(Self {
+            login_limits,
             users_table: required("USERS_TABLE")?,
             redis_url: SecretString::from(redis_url),
             session: SessionSettings {
@@ -228,6 +277,53 @@ mod tests {
         assert_eq!(c.status_mode, StatusMode::Ihome);
         assert_eq!(c.metrics_namespace, "IHome/Registration");
         assert!(c.allowed_origins.is_empty());
+        assert_eq!(c.login_limits, DEFAULT_LOGIN_LIMITS);
+        assert_eq!(
+            c.login_limits.per_mobile_source,
+            Limit {
+                failures: 5,
+                window: Duration::from_secs(600)
+            }
+        );
+    }
+
+    #[test]
+    fn login_limits_are_failures_per_seconds() {
+        let c = with(&[
+            ("LOGIN_LIMIT_MOBILE_IP", " 3 / 60 "),
+            ("LOGIN_LIMIT_IP", "1000/86400"),
+            ("LOGIN_LIMIT_MOBILE", "7/120"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.login_limits.per_mobile_source,
+                c.login_limits.per_source.failures,
+                c.login_limits.per_mobile.window
+            ),
+            (
+                Limit {
+                    failures: 3,
+                    window: Duration::from_secs(60)
+                },
+                1000,
+                Duration::from_secs(120)
+            )
+        );
+        for bad in [
+            "5", "0/600", "5/0", "-1/600", "5/10m", "five/600", "/", "5/600/1",
+        ] {
+            for name in [
+                "LOGIN_LIMIT_MOBILE_IP",
+                "LOGIN_LIMIT_IP",
+                "LOGIN_LIMIT_MOBILE",
+            ] {
+                assert!(
+                    matches!(with(&[(name, bad)]).unwrap_err(), ConfigError::Invalid(n, _) if n == name),
+                    "{name}={bad}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! programs; `errmsg` is Chinese (the seed's wording where it had one) or English.
 
 use crate::core::domain::{Rejection, Weakness};
+use crate::core::login::LoginError;
 use crate::core::register::RegisterError;
 
 /// The iHome `RET` codes this endpoint uses.
@@ -11,6 +12,8 @@ pub mod errno {
     pub const DBERR: &str = "4001";
     pub const NODATA: &str = "4002";
     pub const DATAEXIST: &str = "4003";
+    /// iHome's login answered a wrong password with `DATAERR`.
+    pub const DATAERR: &str = "4004";
     pub const PARAMERR: &str = "4103";
     pub const REQERR: &str = "4201";
     pub const SERVERERR: &str = "4500";
@@ -22,10 +25,11 @@ pub enum Lang {
     En,
 }
 
-/// Every answer the endpoint gives.
+/// Every answer the function gives, on either route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Registered,
+    LoggedIn,
     InvalidBody,
     MissingField,
     InvalidMobile,
@@ -35,7 +39,10 @@ pub enum Outcome {
     SmsCodeExpired,
     SmsCodeMismatch,
     MobileExists,
+    BadCredentials,
+    TooManyAttempts,
     SmsStoreUnavailable,
+    ThrottleStoreUnavailable,
     UserStoreUnavailable,
     BodyTooLarge,
     MethodNotAllowed,
@@ -46,12 +53,13 @@ pub enum Outcome {
 
 /// Which HTTP statuses answers carry (`STATUS_CODES`).
 ///
-/// `Ihome` (the default) answers HTTP 200 for every outcome the seed answered in JSON (errno
-/// `0`, `4001`, `4002`, `4003`, `4103`), because the iHome front end posts with jQuery and only
-/// a `success` callback, which jQuery calls on 2xx alone: with real statuses every refusal
-/// would leave that page silent. `Http` gives each outcome its own status (201, 400, 409, 503,
-/// ...). Answers with errno `4201` or `4500` keep their statuses in both: the seed never
-/// answered those in JSON, and a 403 or 500 must stay visible to API Gateway and browsers.
+/// `Ihome` (the default) answers HTTP 200 for every outcome iHome's Flask views answered in JSON
+/// (errno `0`, `4001`, `4002`, `4003`, `4004`, `4103`, and the login's `4201` "too many
+/// attempts"), because the iHome pages post with jQuery and only a `success` callback, which
+/// jQuery calls on 2xx alone: with real statuses every refusal would leave the page silent.
+/// `Http` gives each outcome its own status (201, 400, 401, 409, 429, 503, ...). The other
+/// `4201` answers and `4500` keep their statuses in both: iHome never answered those in JSON,
+/// and a 403, 404 or 500 must stay visible to API Gateway and browsers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatusMode {
     #[default]
@@ -61,8 +69,9 @@ pub enum StatusMode {
 
 impl Outcome {
     /// Every row of the contract, once (a weak password stands for each of its reasons).
-    pub const ALL: [Outcome; 17] = [
+    pub const ALL: [Outcome; 21] = [
         Outcome::Registered,
+        Outcome::LoggedIn,
         Outcome::InvalidBody,
         Outcome::MissingField,
         Outcome::InvalidMobile,
@@ -72,7 +81,10 @@ impl Outcome {
         Outcome::SmsCodeExpired,
         Outcome::SmsCodeMismatch,
         Outcome::MobileExists,
+        Outcome::BadCredentials,
+        Outcome::TooManyAttempts,
         Outcome::SmsStoreUnavailable,
+        Outcome::ThrottleStoreUnavailable,
         Outcome::UserStoreUnavailable,
         Outcome::BodyTooLarge,
         Outcome::MethodNotAllowed,
@@ -91,6 +103,7 @@ impl Outcome {
         use Outcome::*;
         match self {
             Registered => (201, errno::OK, "registered"),
+            LoggedIn => (200, errno::OK, "logged_in"),
             InvalidBody => (400, errno::PARAMERR, "invalid_body"),
             MissingField => (400, errno::PARAMERR, "missing_field"),
             InvalidMobile => (400, errno::PARAMERR, "invalid_mobile"),
@@ -100,7 +113,10 @@ impl Outcome {
             SmsCodeExpired => (400, errno::NODATA, "sms_code_expired"),
             SmsCodeMismatch => (400, errno::NODATA, "sms_code_mismatch"),
             MobileExists => (409, errno::DATAEXIST, "mobile_exists"),
+            BadCredentials => (401, errno::DATAERR, "bad_credentials"),
+            TooManyAttempts => (429, errno::REQERR, "too_many_attempts"),
             SmsStoreUnavailable => (503, errno::DBERR, "sms_store_unavailable"),
+            ThrottleStoreUnavailable => (503, errno::DBERR, "throttle_store_unavailable"),
             UserStoreUnavailable => (503, errno::DBERR, "user_store_unavailable"),
             BodyTooLarge => (413, errno::REQERR, "body_too_large"),
             MethodNotAllowed => (405, errno::REQERR, "method_not_allowed"),
@@ -118,7 +134,8 @@ impl Outcome {
     /// The HTTP status the answer carries in `mode`.
     pub fn status_in(self, mode: StatusMode) -> u16 {
         let (status, errno, _) = self.parts();
-        let seed_answered_in_json = !matches!(errno, errno::REQERR | errno::SERVERERR);
+        let seed_answered_in_json =
+            self == Outcome::TooManyAttempts || !matches!(errno, errno::REQERR | errno::SERVERERR);
         match mode {
             StatusMode::Ihome if seed_answered_in_json => 200,
             _ => status,
@@ -133,10 +150,11 @@ impl Outcome {
         use Outcome::*;
         let (zh, en) = match self {
             Registered => ("注册成功", "registered"),
+            LoggedIn => ("登录成功", "logged in"),
             InvalidBody => ("参数错误", "the body must be a JSON object"),
             MissingField => (
                 "参数不完整",
-                "mobile, sms_code, password and password2 are all required strings",
+                "a required field is missing, null, empty or not a string",
             ),
             InvalidMobile => ("手机号格式错误", "invalid mobile number"),
             PasswordMismatch => ("两次密码不一致", "the passwords do not match"),
@@ -163,9 +181,18 @@ impl Outcome {
             ),
             SmsCodeMismatch => ("短信验证码错误", "wrong SMS code"),
             MobileExists => ("手机号已存在", "this mobile number is already registered"),
+            BadCredentials => ("用户名或密码错误", "wrong mobile number or password"),
+            TooManyAttempts => (
+                "错误次数过多，请稍后重试",
+                "too many failed attempts; try again later",
+            ),
             SmsStoreUnavailable => (
                 "读取真实短信验证码异常",
                 "the SMS code store is unavailable; try again",
+            ),
+            ThrottleStoreUnavailable => (
+                "查询数据库异常",
+                "the login throttle store is unavailable; try again",
             ),
             UserStoreUnavailable => ("查询数据库异常", "the user store is unavailable; try again"),
             BodyTooLarge => ("请求体过大", "the body is larger than 16 KiB"),
@@ -173,7 +200,7 @@ impl Outcome {
             NotFound => ("接口不存在", "no such route"),
             ForbiddenOrigin => (
                 "非法请求",
-                "requests from other sites may not register users",
+                "requests from other sites may not register or log in",
             ),
             Internal => ("内部错误", "internal error"),
         };
@@ -206,6 +233,18 @@ impl From<&RegisterError> for Outcome {
             RegisterError::SmsStoreUnavailable(_) => Self::SmsStoreUnavailable,
             RegisterError::UserStoreUnavailable(_) => Self::UserStoreUnavailable,
             RegisterError::Internal(_) => Self::Internal,
+        }
+    }
+}
+
+impl From<&LoginError> for Outcome {
+    fn from(e: &LoginError) -> Self {
+        match e {
+            LoginError::BadCredentials => Self::BadCredentials,
+            LoginError::TooManyAttempts { .. } => Self::TooManyAttempts,
+            LoginError::ThrottleStoreUnavailable(_) => Self::ThrottleStoreUnavailable,
+            LoginError::UserStoreUnavailable(_) => Self::UserStoreUnavailable,
+            LoginError::Internal(_) => Self::Internal,
         }
     }
 }
@@ -253,6 +292,9 @@ mod tests {
             (Outcome::SmsStoreUnavailable, "读取真实短信验证码异常"),
             (Outcome::UserStoreUnavailable, "查询数据库异常"),
             (Outcome::ForbiddenOrigin, "非法请求"),
+            (Outcome::LoggedIn, "登录成功"),
+            (Outcome::BadCredentials, "用户名或密码错误"),
+            (Outcome::TooManyAttempts, "错误次数过多，请稍后重试"),
         ] {
             assert_eq!(o.message(Lang::Zh), zh);
         }
@@ -265,15 +307,25 @@ mod tests {
             assert_eq!(o.status_in(StatusMode::Http), o.status(), "{o:?}");
             let ihome = o.status_in(StatusMode::Ihome);
             match o.parts().1 {
-                "0" | "4001" | "4002" | "4003" | "4103" => assert_eq!(ihome, 200, "{o:?}"),
+                "0" | "4001" | "4002" | "4003" | "4004" | "4103" => assert_eq!(ihome, 200, "{o:?}"),
+                "4201" if o == TooManyAttempts => assert_eq!(ihome, 200, "iHome's login"),
                 "4201" | "4500" => assert_eq!(ihome, o.status(), "{o:?}"),
                 other => panic!("{o:?}: unexpected errno {other}"),
             }
         }
         assert_eq!(
-            [Registered, MobileExists, UserStoreUnavailable].map(|o| o.status()),
-            [201, 409, 503]
+            [
+                Registered,
+                LoggedIn,
+                MobileExists,
+                BadCredentials,
+                TooManyAttempts
+            ]
+            .map(|o| o.status()),
+            [201, 200, 409, 401, 429]
         );
+        assert_eq!(ThrottleStoreUnavailable.status(), 503);
+        assert_eq!(NotFound.status_in(StatusMode::Ihome), 404);
         assert_eq!(ForbiddenOrigin.status_in(StatusMode::Ihome), 403);
         assert_eq!(StatusMode::default(), StatusMode::Ihome);
     }

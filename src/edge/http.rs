@@ -8,12 +8,15 @@ use lambda_http::http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, RETRY_AFTER, SET_COOKIE, VARY,
 };
 use lambda_http::http::{HeaderValue, Method};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::core::ports::{SmsCodeStore, UserStore};
+use crate::core::domain::Source;
+use crate::core::login::Login;
+use crate::core::ports::{LoginThrottle, SmsCodeStore, UserStore};
 use crate::core::register::Registrar;
 use crate::core::timing::{Spent, measured};
 use crate::edge::config::Config;
@@ -28,19 +31,21 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
-/// The function as Lambda sees it: the registration behind the edge's own rules (which origins
-/// may post, which statuses answers carry). Built once per cold start.
-pub struct Service<C, U> {
+/// The function as Lambda sees it: registration and login behind the edge's own rules (which
+/// origins may post, which statuses answers carry). Built once per cold start.
+pub struct Service<C, U, T> {
     pub registrar: Registrar<C, U>,
+    pub login: Login<U, T>,
     pub origins: OriginPolicy,
     pub status_mode: StatusMode,
     pub metrics: Metrics,
 }
 
-impl<C, U> Service<C, U> {
-    pub fn new(registrar: Registrar<C, U>, config: &Config) -> Self {
+impl<C, U, T> Service<C, U, T> {
+    pub fn new(registrar: Registrar<C, U>, login: Login<U, T>, config: &Config) -> Self {
         Self {
             registrar,
+            login,
             origins: OriginPolicy::new(config),
             status_mode: config.status_mode,
             metrics: Metrics::new(&config.metrics_namespace),
@@ -50,8 +55,8 @@ impl<C, U> Service<C, U> {
 
 /// Answers one request. Never fails: a panic inside the registration becomes a 500 in the
 /// contract rather than a failed invocation (which API Gateway would turn into a bare 502).
-pub async fn handle<C: SmsCodeStore, U: UserStore>(
-    service: Arc<Service<C, U>>,
+pub async fn handle<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
+    service: Arc<Service<C, U, T>>,
     req: Request,
 ) -> Response<Body> {
     let lang = negotiate(
@@ -74,7 +79,7 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
     service
         .metrics
         .emit(reply.outcome, spent, request_id.as_deref());
-    answer(reply.outcome, lang, reply.cookie, service.status_mode)
+    answer(reply, lang, service.status_mode)
 }
 
 /// The routes, each `POST` only. The path is the event's own (`raw_http_path`): without the
@@ -83,12 +88,15 @@ pub async fn handle<C: SmsCodeStore, U: UserStore>(
 pub enum Route {
     /// `/api/v1.0/users`: registration.
     Register,
+    /// `/api/v1.0/sessions`: login.
+    Login,
 }
 
 impl Route {
     pub fn of(path: &str) -> Option<Self> {
         match path {
             "/api/v1.0/users" => Some(Self::Register),
+            "/api/v1.0/sessions" => Some(Self::Login),
             _ => None,
         }
     }
@@ -96,7 +104,10 @@ impl Route {
 
 /// What every route shares, in this order, all before any store is touched: the path, the
 /// method, the origin, the size; then the route's own file reads the body.
-async fn respond<C: SmsCodeStore, U: UserStore>(service: &Service<C, U>, req: Request) -> Reply {
+async fn respond<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
+    service: &Service<C, U, T>,
+    req: Request,
+) -> Reply {
     let Some(route) = Route::of(req.raw_http_path()) else {
         return Reply::refused(Outcome::NotFound);
     };
@@ -128,6 +139,21 @@ async fn respond<C: SmsCodeStore, U: UserStore>(service: &Service<C, U>, req: Re
     }
     match route {
         Route::Register => routes::register::respond(&service.registrar, body).await,
+        Route::Login => {
+            let source = Source::from_address(source_address(&req));
+            routes::login::respond(&service.login, body, &source).await
+        }
+    }
+}
+
+/// The address API Gateway saw the request come from: `requestContext.http.sourceIp` (HTTP API,
+/// Function URL) or `requestContext.identity.sourceIp` (REST API). Never a header: the client
+/// writes `X-Forwarded-For`.
+fn source_address(req: &Request) -> Option<&str> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
+        _ => None,
     }
 }
 
@@ -140,12 +166,12 @@ struct Answer {
 }
 
 /// Builds the JSON answer with its headers; `mode` picks the HTTP status, nothing else.
-pub fn answer(
-    outcome: Outcome,
-    lang: Lang,
-    cookie: Option<SecretString>,
-    mode: StatusMode,
-) -> Response<Body> {
+pub fn answer(reply: Reply, lang: Lang, mode: StatusMode) -> Response<Body> {
+    let Reply {
+        outcome,
+        cookie,
+        retry_after,
+    } = reply;
     let (_, errno, code) = outcome.parts();
     let status = outcome.status_in(mode);
     let body = Answer {
@@ -163,7 +189,11 @@ pub fn answer(
         )
         .header(VARY, "Accept-Language")
         .header("x-content-type-options", "nosniff");
-    if outcome.status() == 503 {
+    if let Some(wait) = retry_after {
+        // Whole seconds, rounded up: a client waiting that long finds the limit lifted.
+        let seconds = wait.as_millis().div_ceil(1000).max(1);
+        response = response.header(RETRY_AFTER, seconds.to_string());
+    } else if outcome.status() == 503 {
         response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
     }
     if outcome == Outcome::MethodNotAllowed {
@@ -184,11 +214,15 @@ mod tests {
     //! Pure edge logic with stand-in stores; storage itself is proven in `tests/`.
     use super::*;
     use crate::core::domain::{Mobile, SmsCode};
-    use crate::core::ports::{Attempt, ClaimId, NewUser, SmsStoreError, UserId, UserStoreError};
+    use crate::core::ports::{
+        Admission, Attempt, ClaimId, NewUser, SmsStoreError, StoredUser, ThrottleError, UserId,
+        UserStoreError,
+    };
     use crate::core::session::Sessions;
     use crate::edge::config::Config;
 
     /// A store whose every call panics, standing in for an unexpected bug.
+    #[derive(Clone)]
     struct Panics;
 
     impl SmsCodeStore for Panics {
@@ -217,9 +251,27 @@ mod tests {
         async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
             panic!("unexpected bug")
         }
+        async fn find(&self, _: &Mobile) -> Result<Option<StoredUser>, UserStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn replace_hash(&self, _: &Mobile, _: &str, _: &str) -> Result<bool, UserStoreError> {
+            panic!("unexpected bug")
+        }
     }
 
-    fn service(env: &[(&str, &str)]) -> Arc<Service<Panics, Panics>> {
+    impl LoginThrottle for Panics {
+        async fn admit(&self, _: &Mobile, _: &Source) -> Result<Admission, ThrottleError> {
+            panic!("unexpected bug")
+        }
+        async fn succeeded(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
+            panic!("unexpected bug")
+        }
+        async fn withdraw(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
+            panic!("unexpected bug")
+        }
+    }
+
+    fn service(env: &[(&str, &str)]) -> Arc<Service<Panics, Panics, Panics>> {
         let config = Config::from_lookup(|k| match k {
             "USERS_TABLE" => Some("users".into()),
             "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
@@ -231,7 +283,8 @@ mod tests {
         })
         .unwrap();
         let registrar = Registrar::new(Panics, Panics, Sessions::new(&config.session));
-        Arc::new(Service::new(registrar, &config))
+        let login = Login::new(Panics, Panics, Sessions::new(&config.session));
+        Arc::new(Service::new(registrar, login, &config))
     }
 
     /// The registered event with `body` and extra headers.

@@ -26,9 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::core::domain::{Mobile, SmsCode};
+use crate::core::domain::{Mobile, SmsCode, Source};
 use crate::core::ports::{
-    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserId, UserStore, UserStoreError,
+    Admission, Attempt, ClaimId, LoginThrottle, NewUser, SmsCodeStore, SmsStoreError, StoredUser,
+    ThrottleError, UserId, UserStore, UserStoreError,
 };
 use crate::core::timing::{Spent, Stage, timed};
 use crate::edge::contract::Outcome;
@@ -36,6 +37,7 @@ use crate::edge::contract::Outcome;
 pub const DEFAULT_NAMESPACE: &str = "IHome/Registration";
 
 /// A store whose every call is timed: the Redis and DynamoDB adapters as the function runs them.
+#[derive(Clone)]
 pub struct Timed<S>(pub S);
 
 impl<C: SmsCodeStore> SmsCodeStore for Timed<C> {
@@ -63,6 +65,29 @@ impl<C: SmsCodeStore> SmsCodeStore for Timed<C> {
 impl<U: UserStore> UserStore for Timed<U> {
     async fn insert(&self, user: &NewUser) -> Result<(), UserStoreError> {
         timed(Stage::DynamoDb, self.0.insert(user)).await
+    }
+    async fn find(&self, mobile: &Mobile) -> Result<Option<StoredUser>, UserStoreError> {
+        timed(Stage::DynamoDb, self.0.find(mobile)).await
+    }
+    async fn replace_hash(
+        &self,
+        mobile: &Mobile,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, UserStoreError> {
+        timed(Stage::DynamoDb, self.0.replace_hash(mobile, old, new)).await
+    }
+}
+
+impl<T: LoginThrottle> LoginThrottle for Timed<T> {
+    async fn admit(&self, mobile: &Mobile, source: &Source) -> Result<Admission, ThrottleError> {
+        timed(Stage::Redis, self.0.admit(mobile, source)).await
+    }
+    async fn succeeded(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
+        timed(Stage::Redis, self.0.succeeded(mobile, source)).await
+    }
+    async fn withdraw(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
+        timed(Stage::Redis, self.0.withdraw(mobile, source)).await
     }
 }
 

@@ -1,5 +1,8 @@
-//! Adapters: the core's store traits ([`crate::core::ports`]) over Redis and DynamoDB. They
-//! import the core and nothing else of the crate.
+//! Adapters: the core's store traits (`core::ports`) over Redis (SMS codes, login throttles, on
+//! one shared connection) and DynamoDB (users). They import the core and nothing else of the
+//! crate.
 
+pub mod redis;
 pub mod sms_codes;
+pub mod throttle;
 pub mod users;

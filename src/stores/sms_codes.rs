@@ -29,17 +29,16 @@
 //! record is the previous version's, so instances of both can run side by side during a
 //! deployment (an old one would misread only a record with a pending id).
 
-use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::core::domain::{Mobile, SmsCode};
 use crate::core::ports::{Attempt, ClaimId, SmsCodeStore, SmsStoreError, UserId};
+use crate::stores::redis::Redis;
 
 pub fn key(mobile: &Mobile) -> String {
     format!("sms_code_{}", mobile.as_str())
@@ -116,12 +115,10 @@ static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[0]
 static CONSUME_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[1]));
 static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[2]));
 
-/// The Redis adapter. Its connection is made lazily on first use (so Redis down at cold start
-/// gives 503 answers, not a failed init), shared by every request of the instance, and remade by
-/// redis-rs after it drops.
+/// The Redis adapter for SMS codes, on the instance's shared connection.
 #[derive(Clone)]
 pub struct RedisSmsCodes {
-    conn: ConnectionManager,
+    redis: Redis,
     rules: CodeRules,
 }
 
@@ -132,15 +129,19 @@ pub struct CodeRules {
     pub attempts: u32,
 }
 
+/// The scripts' sources, for [`Redis::warm_up`].
+pub fn scripts() -> impl Iterator<Item = &'static str> {
+    SOURCES.iter().map(String::as_str)
+}
+
 impl RedisSmsCodes {
-    /// `timeout` bounds both connecting and each reply. A connection found dead is remade and
-    /// the command sent once more, inside the same request (see `with_reconnect`).
+    /// On a connection of its own (see [`Redis::new`]).
     pub fn new(
         url: &SecretString,
         timeout: Duration,
         rules: CodeRules,
     ) -> Result<Self, redis::RedisError> {
-        Self::with_client(redis::Client::open(url.expose_secret())?, timeout, rules)
+        Ok(Self::on(Redis::new(url, timeout)?, rules))
     }
 
     /// As [`RedisSmsCodes::new`], for a client built otherwise (e.g. trusting another CA).
@@ -149,50 +150,17 @@ impl RedisSmsCodes {
         timeout: Duration,
         rules: CodeRules,
     ) -> Result<Self, redis::RedisError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(50));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, rules })
+        Ok(Self::on(Redis::with_client(client, timeout)?, rules))
     }
 
-    /// Connects and loads the scripts ahead of the first request (Lambda runs init at full CPU),
-    /// waiting at most `limit`. A failure is only logged: the first request connects again.
+    /// On a shared connection.
+    pub fn on(redis: Redis, rules: CodeRules) -> Self {
+        Self { redis, rules }
+    }
+
+    /// Connects and loads the scripts ahead of the first request, waiting at most `limit`.
     pub async fn warm_up(&self, limit: Duration) {
-        let load = self.with_reconnect(|mut conn| async move {
-            let mut pipe = redis::pipe();
-            for script in SOURCES.iter() {
-                pipe.cmd("SCRIPT").arg("LOAD").arg(script);
-            }
-            pipe.query_async::<Vec<String>>(&mut conn).await
-        });
-        match tokio::time::timeout(limit, load).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "redis not reachable at cold start"),
-            Err(_) => tracing::warn!("redis did not answer at cold start"),
-        }
-    }
-
-    /// Runs `op`, and once more if the connection turned out to be dead (for example closed by
-    /// the server while the function was frozen). A timeout is not retried here: the caller
-    /// releases its claim instead. Every script is idempotent for its claim id, so a command
-    /// sent twice does no harm.
-    async fn with_reconnect<T, F, Fut>(&self, op: F) -> Result<T, SmsStoreError>
-    where
-        F: Fn(ConnectionManager) -> Fut,
-        Fut: Future<Output = redis::RedisResult<T>>,
-    {
-        match op(self.conn.clone()).await {
-            Err(e) if e.is_connection_dropped() && !e.is_timeout() => {
-                tracing::info!(error = %e, "redis connection lost; reconnecting");
-                op(self.conn.clone()).await
-            }
-            other => other,
-        }
-        .map_err(|e| SmsStoreError::new(e.to_string()))
+        self.redis.warm_up(limit, scripts()).await
     }
 
     async fn run<T: redis::FromRedisValue>(
@@ -201,15 +169,10 @@ impl RedisSmsCodes {
         mobile: &Mobile,
         args: &[&str],
     ) -> Result<T, SmsStoreError> {
-        let key = key(mobile);
-        self.with_reconnect(|mut conn| {
-            let mut call = script.key(&key);
-            for arg in args {
-                call.arg(*arg);
-            }
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await
+        self.redis
+            .run(script, &[&key(mobile)], args)
+            .await
+            .map_err(|e| SmsStoreError::new(e.to_string()))
     }
 }
 

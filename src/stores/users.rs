@@ -1,18 +1,24 @@
 //! The users table in DynamoDB, keyed by `mobile`. A user is written once, with a conditional
 //! put, so a number registers once whatever the race. The one item a put may replace is the one
 //! an earlier request with the same SMS code may have stored under the same (pending) user id,
-//! when that request could not learn whether its write landed.
+//! when that request could not learn whether its write landed. A login reads the item (strongly
+//! consistent: a user who has just registered can log in at once) and may replace its password
+//! hash, only if it is still the one the login verified.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
-use crate::core::ports::{NewUser, UserStore, UserStoreError};
+use crate::core::domain::Mobile;
+use crate::core::ports::{NewUser, StoredUser, UserStore, UserStoreError};
 
-/// The DynamoDB adapter. Needs only `dynamodb:PutItem` on the table.
+/// The DynamoDB adapter. Needs `dynamodb:PutItem` (registration), `dynamodb:GetItem` of
+/// `user_id`, `name` and `password_hash`, and `dynamodb:UpdateItem` of `password_hash` (login)
+/// on the table.
 #[derive(Clone, Debug)]
 pub struct DynamoUsers {
     client: aws_sdk_dynamodb::Client,
@@ -75,16 +81,76 @@ impl UserStore for DynamoUsers {
         }
         Err(UserStoreError::Unavailable(describe(&err)))
     }
+
+    async fn find(&self, mobile: &Mobile) -> Result<Option<StoredUser>, UserStoreError> {
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
+            .consistent_read(true)
+            .projection_expression("user_id, #name, password_hash")
+            .expression_attribute_names("#name", "name")
+            .send()
+            .await
+            .map_err(|e| UserStoreError::Unavailable(describe(&e)))?;
+        let Some(item) = got.item else {
+            return Ok(None);
+        };
+        let text = |field: &str| item.get(field).and_then(|v| v.as_s().ok());
+        let unreadable =
+            |field| UserStoreError::Unavailable(format!("item without a usable {field}"));
+        let user_id = text("user_id")
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+            .ok_or_else(|| unreadable("user_id"))?;
+        let password_hash = text("password_hash").ok_or_else(|| unreadable("password_hash"))?;
+        Ok(Some(StoredUser {
+            user_id,
+            name: text("name")
+                .map_or(mobile.as_str(), String::as_str)
+                .to_owned(),
+            password_hash: password_hash.to_owned(),
+        }))
+    }
+
+    async fn replace_hash(
+        &self,
+        mobile: &Mobile,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, UserStoreError> {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("mobile", s(mobile.as_str()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old")
+            .expression_attribute_values(":new", s(new))
+            .expression_attribute_values(":old", s(old))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(UserStoreError::Unavailable(describe(&err))),
+            },
+        }
+    }
 }
 
-/// `at` as RFC 3339 UTC with milliseconds, e.g. `2026-11-24T08:16:01.123Z`.
+/// `at` as RFC 3339 UTC with exactly three fraction digits, e.g. `2026-11-24T08:16:01.120Z`: one
+/// width for every item, so the strings sort as the times do (the SDK's formatter alone trims
+/// zeros, and `…:01Z` would sort after `…:01.5Z`).
 pub fn rfc3339(at: SystemTime) -> String {
-    let millis = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    DateTime::from_millis(millis)
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = DateTime::from_secs(since.as_secs() as i64)
         .fmt(DateTimeFormat::DateTime)
-        .expect("a time after 1970 formats as RFC 3339")
+        .expect("a time after 1970 formats as RFC 3339");
+    let seconds = whole.strip_suffix('Z').unwrap_or(&whole);
+    format!("{seconds}.{:03}Z", since.subsec_millis())
 }
 
 /// Names a failure without echoing the request (service messages can quote item values).
@@ -98,5 +164,28 @@ fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
         SdkError::ResponseError(_) => "unreadable response".to_owned(),
         SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
         _ => "unknown failure".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn created_at_always_has_three_fraction_digits() {
+        for (millis, want) in [
+            (1_795_507_200_000, "2026-11-24T08:00:00.000Z"),
+            (1_795_507_200_120, "2026-11-24T08:00:00.120Z"),
+            (1_795_507_201_007, "2026-11-24T08:00:01.007Z"),
+            (0, "1970-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(millis)), want);
+        }
+        let (a, b) = (
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_507_201_000)),
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_507_201_500)),
+        );
+        assert!(a < b, "{a} sorts before {b}");
     }
 }

@@ -1,20 +1,24 @@
 """Driven by tests/sessions.rs: the Flask hook (contrib/flask/ihome_session.py) on an app whose
-views read the login state the way iHome's do, against cookies the function issued.
+views read the login state the way iHome's do, against cookies the function issued. The app's
+users table is iHome's ih_user_profile, in a fresh SQLite file, holding user #1 already.
 
 Input, all from the environment (never argv): JWT_SECRET and JWT_SECRET_PREVIOUS (the keys the
 hook holds), and COOKIE_<CASE> for each case in SESSION_CASES (comma-separated). Output on
 stdout: one JSON object, for each case the user_id a login_required view saw (null: "not logged
-in"), plus the flows below. Nothing of a cookie or a key is printed.
+in"), plus the flows below, plus "rows": {mobile: id} of the table at the end. Nothing of a
+cookie or a key is printed.
 """
 
 import functools
 import json
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "flask"))
 
 from flask import Flask, g, jsonify, session  # noqa: E402
+from flask_sqlalchemy import SQLAlchemy  # noqa: E402
 
 import ihome_session  # noqa: E402
 
@@ -36,9 +40,27 @@ def login_required(view):
     return wrapper
 
 
+db = SQLAlchemy()
+
+
+class User(db.Model):
+    __tablename__ = "ih_user_profile"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(32), unique=True, nullable=False)
+    password_hash = db.Column(db.String(128), nullable=False)
+    mobile = db.Column(db.String(11), unique=True, nullable=False)
+
+
 app = Flask(__name__)
 app.secret_key = os.urandom(32)
-ihome_session.init_app(app)
+app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "ihome.db")
+db.init_app(app)
+with app.app_context():
+    db.create_all()
+    db.session.add(User(name="user #1", password_hash="-", mobile="13000000001"))
+    db.session.commit()
+ihome_session.init_app(app, db, User)
 
 
 @app.get("/api/v1.0/user")
@@ -88,4 +110,6 @@ deleted = any(h.startswith(COOKIE + "=;") and "Max-Age=0" in h
               for h in answer.headers.getlist("Set-Cookie"))
 out["logout"] = [first, deleted, client.get_cookie(COOKIE) is None, who(client)]
 
+with app.app_context():
+    out["rows"] = {u.mobile: u.id for u in User.query.all()}
 json.dump(out, sys.stdout)

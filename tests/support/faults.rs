@@ -1,5 +1,7 @@
 //! A fault-injecting HTTP proxy in front of the DynamoDB server, for faults a real server cannot
-//! produce on demand: throttling answers, a hung endpoint, a reply that arrives too late.
+//! produce on demand: throttling answers, a hung endpoint, a reply that arrives too late, other
+//! error answers, and the network latency of the real service (the importer's tests and
+//! benchmark include this file too).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -26,6 +28,14 @@ pub enum Fault {
     Hang,
     /// Forward it (so DynamoDB acts on it), then hold the answer back this long.
     LateReply(Duration),
+    /// Hold the request this long, then forward it: a round trip's latency to the real service
+    /// (once per request, not each way).
+    Delay(Duration),
+    /// Answer 400 with this error type (e.g. `ValidationException`) without forwarding.
+    Error(&'static str),
+    /// Answer 200 `{}` (a put that landed) after this long, forwarding nothing: a DynamoDB that is
+    /// never the bottleneck, to measure a client alone.
+    Accept(Duration),
 }
 
 pub struct DynamoProxy {
@@ -89,7 +99,21 @@ async fn handle(
         Fault::Throttle => Ok(refusal("ThrottlingException")),
         Fault::ThroughputExceeded => Ok(refusal("ProvisionedThroughputExceededException")),
         Fault::Hang => std::future::pending().await,
+        Fault::Error(kind) => Ok(refusal(kind)),
+        Fault::Accept(delay) => {
+            tokio::time::sleep(delay).await; // the injected latency itself
+            let mut r = Response::new(Full::new(Bytes::from_static(b"{}")));
+            r.headers_mut().insert(
+                "content-type",
+                "application/x-amz-json-1.0".parse().unwrap(),
+            );
+            Ok(r)
+        }
         Fault::Pass => Ok(forward(req, &upstream).await),
+        Fault::Delay(delay) => {
+            tokio::time::sleep(delay).await; // the injected latency itself
+            Ok(forward(req, &upstream).await)
+        }
         Fault::LateReply(delay) => {
             let answer = forward(req, &upstream).await;
             tokio::time::sleep(delay).await; // the injected fault itself, not a synchronisation

@@ -40,6 +40,12 @@ pub fn forbid<S: AsRef<str>>(secrets: impl IntoIterator<Item = S>) {
     forbidden.extend(secrets.into_iter().map(|s| s.as_ref().to_owned()));
 }
 
+/// Every line logged so far, by every test of this binary.
+pub fn lines() -> Vec<String> {
+    let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();
+    logs.lines().map(str::to_owned).collect()
+}
+
 /// Fails if the logs so far hold anything forbidden so far, or a token or hash of any kind.
 pub fn assert_clean() {
     let logs = String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned();

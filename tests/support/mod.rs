@@ -6,22 +6,20 @@
 pub mod faults;
 pub mod logs;
 pub mod runtime_api;
+pub mod tables;
+
+pub use tables::create_table;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
-use ihome_register::core::register::Registrar;
-use ihome_register::core::session::Sessions;
+use aws_sdk_dynamodb::types::AttributeValue;
 use ihome_register::edge::app::{self, App};
 use ihome_register::edge::config::Config;
-use ihome_register::edge::http::{self, Service};
-use ihome_register::edge::metrics::{Metrics, Timed};
-use ihome_register::stores::sms_codes::RedisSmsCodes;
+use ihome_register::edge::http;
+use ihome_register::edge::metrics::Metrics;
+use ihome_register::stores::redis::Redis;
 use ihome_register::stores::users::DynamoUsers;
 use lambda_http::Body;
 use redis::AsyncCommands;
@@ -145,25 +143,23 @@ impl Stores {
             redis_url.unwrap_or(&self.redis_url),
             &self.secret,
         );
-        let codes = RedisSmsCodes::new(
-            &config.redis_url,
-            config.redis_timeout,
-            app::code_rules(&config),
-        )
-        .unwrap();
-        self.app_with_codes(codes, dynamodb).await
+        let redis = Redis::new(&config.redis_url, config.redis_timeout).unwrap();
+        self.app_with_redis(redis, dynamodb).await
     }
 
-    /// The function with its own Redis adapter, and its DynamoDB endpoint maybe replaced.
-    pub async fn app_with_codes(&self, codes: RedisSmsCodes, dynamodb: Option<&str>) -> Arc<App> {
-        let config = self.config();
+    /// The function with its own Redis connection, and its DynamoDB endpoint maybe replaced.
+    pub async fn app_with_redis(&self, redis: Redis, dynamodb: Option<&str>) -> Arc<App> {
+        self.app_on(redis, dynamodb, &self.config()).await
+    }
+
+    /// The function on `redis`, its DynamoDB endpoint maybe replaced, configured by `config`.
+    pub async fn app_on(&self, redis: Redis, dynamodb: Option<&str>, config: &Config) -> Arc<App> {
         let client = match dynamodb {
-            Some(endpoint) => dynamodb_at(endpoint, &config).await,
-            None => app::dynamodb_client(&config).await,
+            Some(endpoint) => dynamodb_at(endpoint, config).await,
+            None => app::dynamodb_client(config).await,
         };
         let users = DynamoUsers::new(client, &self.table);
-        let registrar = Registrar::new(Timed(codes), Timed(users), Sessions::new(&config.session));
-        captured(Service::new(registrar, &config))
+        captured(app::assemble(redis, users, config))
     }
 
     pub async fn set_code(&mut self, mobile: &str, code: &str, ttl_secs: u64) {
@@ -195,6 +191,17 @@ impl Stores {
 
     pub async fn del_code(&mut self, mobile: &str) {
         let _: () = self.redis.del(key(mobile)).await.unwrap();
+    }
+
+    /// The three failure counts of a login of `mobile` from `ip` (mobile + ip, ip, mobile), as
+    /// the throttle keys them; 0 where no key is stored.
+    pub async fn login_counts(&mut self, mobile: &str, ip: &str) -> [i64; 3] {
+        let mut out = [0; 3];
+        for (i, key) in login_keys(mobile, ip).iter().enumerate() {
+            let n: Option<i64> = self.redis.get(key).await.unwrap();
+            out[i] = n.unwrap_or(0);
+        }
+        out
     }
 
     pub async fn item(&self, mobile: &str) -> Option<Item> {
@@ -288,31 +295,17 @@ impl StoredCode {
     }
 }
 
-pub fn key(mobile: &str) -> String {
-    format!("sms_code_{mobile}")
+/// The keys of a login's three failure counts (`stores::throttle::keys`), for `mobile` as it
+/// parses and `ip` as API Gateway gives it.
+pub fn login_keys(mobile: &str, ip: &str) -> [String; 3] {
+    ihome_register::stores::throttle::keys(
+        &ihome_register::core::domain::Mobile::parse(mobile).unwrap(),
+        &ihome_register::core::domain::Source::from_address(Some(ip)),
+    )
 }
 
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
-    ddb.create_table()
-        .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("the DynamoDB server creates a table");
+pub fn key(mobile: &str) -> String {
+    format!("sms_code_{mobile}")
 }
 
 /// A loopback address where nothing listens: connecting to it is refused at once.

@@ -86,6 +86,13 @@ impl RuntimeApi {
 
     /// As [`RuntimeApi::invoke`], with the invocation's duration.
     pub async fn invoke_timed(&self, event: &[u8]) -> Timed {
+        let answer = self.enqueue(event);
+        answer.await.expect("the function answered the invocation")
+    }
+
+    /// Queues `event` for the function now, without waiting: a loop of these puts a whole race
+    /// in the queues before any answer is awaited. The receiver yields the answer.
+    pub fn enqueue(&self, event: &[u8]) -> oneshot::Receiver<Timed> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Invocation {
@@ -93,7 +100,7 @@ impl RuntimeApi {
                 reply,
             })
             .expect("runtime API is running");
-        answer.await.expect("the function answered the invocation")
+        answer
     }
 
     /// When the function first asked for an invocation (the end of its init).

@@ -1,18 +1,23 @@
 //! Stand-in stores for tests of pure logic (the property tests and the fuzz target, which
-//! includes this file by path): they hold no SMS code, so nothing ever reaches a user store.
-//! Storage itself is only ever proven against the real servers.
+//! includes this file by path): they hold no SMS code and admit no login, so nothing ever
+//! reaches a user store or a hash. Storage itself is only ever proven against the real servers.
 
 use std::sync::Arc;
 
-use ihome_register::core::domain::{Mobile, SmsCode};
+use std::time::Duration;
+
+use ihome_register::core::domain::{Mobile, SmsCode, Source};
+use ihome_register::core::login::Login;
 use ihome_register::core::ports::{
-    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserId, UserStore, UserStoreError,
+    Admission, Attempt, ClaimId, LoginThrottle, NewUser, SmsCodeStore, SmsStoreError, StoredUser,
+    ThrottleError, UserId, UserStore, UserStoreError,
 };
 use ihome_register::core::register::Registrar;
 use ihome_register::core::session::Sessions;
 use ihome_register::edge::config::Config;
 use ihome_register::edge::http::Service;
 
+#[derive(Clone)]
 pub struct NoCodes;
 
 impl SmsCodeStore for NoCodes {
@@ -36,11 +41,31 @@ impl UserStore for NoCodes {
     async fn insert(&self, _: &NewUser) -> Result<(), UserStoreError> {
         unreachable!("no code is ever proven")
     }
+    async fn find(&self, _: &Mobile) -> Result<Option<StoredUser>, UserStoreError> {
+        unreachable!("no login is ever admitted")
+    }
+    async fn replace_hash(&self, _: &Mobile, _: &str, _: &str) -> Result<bool, UserStoreError> {
+        unreachable!("no login is ever admitted")
+    }
+}
+
+impl LoginThrottle for NoCodes {
+    async fn admit(&self, _: &Mobile, _: &Source) -> Result<Admission, ThrottleError> {
+        Ok(Admission::Refused {
+            retry_after: Duration::from_secs(60),
+        })
+    }
+    async fn succeeded(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
+        unreachable!("no login is ever admitted")
+    }
+    async fn withdraw(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
+        unreachable!("no login is ever admitted")
+    }
 }
 
 /// The function's handler state over stand-ins, with a fixed test configuration and
 /// `STATUS_CODES` = `status_codes` (`ihome` or `http`).
-pub fn service(status_codes: &str) -> Arc<Service<NoCodes, NoCodes>> {
+pub fn service(status_codes: &str) -> Arc<Service<NoCodes, NoCodes, NoCodes>> {
     let config = Config::from_lookup(|k| match k {
         "USERS_TABLE" => Some("users".into()),
         "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
@@ -50,5 +75,6 @@ pub fn service(status_codes: &str) -> Arc<Service<NoCodes, NoCodes>> {
     })
     .expect("the test configuration is valid");
     let registrar = Registrar::new(NoCodes, NoCodes, Sessions::new(&config.session));
-    Arc::new(Service::new(registrar, &config))
+    let login = Login::new(NoCodes, NoCodes, Sessions::new(&config.session));
+    Arc::new(Service::new(registrar, login, &config))
 }

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ACCOUNT, JOIN, REGION, Stack, raw_template, render
+from conftest import ACCOUNT, JOIN, REGION, ROOT, Stack, raw_template, render
 
 ENI_ACTIONS = {
     "ec2:CreateNetworkInterface",
@@ -29,6 +29,10 @@ NETWORK_TYPES = {
     "AWS::ElastiCache::SubnetGroup",
 }
 GETATT = lambda name, attr: {"Fn::GetAtt": [name, attr]}  # noqa: E731
+TABLE = GETATT("UsersTable", "Arn")
+ROUTES = {"/api/v1.0/users", "/api/v1.0/sessions"}
+# What the function calls on the users table (src/stores/users.rs), and nothing else.
+DYNAMODB_CALLS = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
 
 
 def as_list(x):
@@ -50,7 +54,7 @@ def role_statements(stack):
     return statements
 
 
-def test_role_allows_putitem_logs_eni_and_own_key_only(stack):
+def test_role_allows_the_three_table_calls_logs_eni_and_own_key_only(stack):
     grants = set()
     for st in role_statements(stack):
         assert st["Effect"] == "Allow"
@@ -58,13 +62,60 @@ def test_role_allows_putitem_logs_eni_and_own_key_only(stack):
         for action in as_list(st["Action"]):
             for resource in as_list(st["Resource"]):
                 grants.add((action, json.dumps(resource, sort_keys=True)))
+    # The login added GetItem and UpdateItem on the table, nothing else (their conditions below).
     expected = {
-        ("dynamodb:PutItem", json.dumps(GETATT("UsersTable", "Arn"))),
+        ("dynamodb:PutItem", json.dumps(TABLE)),
+        ("dynamodb:GetItem", json.dumps(TABLE)),
+        ("dynamodb:UpdateItem", json.dumps(TABLE)),
         ("logs:CreateLogStream", json.dumps(GETATT("FunctionLogGroup", "Arn"))),
         ("logs:PutLogEvents", json.dumps(GETATT("FunctionLogGroup", "Arn"))),
         ("kms:Decrypt", json.dumps(GETATT("EnvironmentKey", "Arn"))),
     } | {(a, json.dumps("*")) for a in ENI_ACTIONS}
     assert grants == expected
+
+
+def table_statement(stack, action):
+    (st,) = [st for st in role_statements(stack) if action in as_list(st["Action"])]
+    assert as_list(st["Action"]) == [action], "one action a statement, each with its own condition"
+    assert st["Resource"] == TABLE
+    return st
+
+
+def test_registration_puts_whole_items_unconditioned(stack):
+    # A registration writes a new item whole; its condition (attribute_not_exists) is the
+    # request's, not the role's.
+    assert "Condition" not in table_statement(stack, "dynamodb:PutItem")
+
+
+def test_login_reads_only_the_projected_credentials(stack):
+    """GetItem only of the key and the three attributes a login projects, and only with a
+    projection: without one, Select is ALL_ATTRIBUTES and the request is refused."""
+    st = table_statement(stack, "dynamodb:GetItem")
+    assert st["Condition"] == {
+        "ForAllValues:StringEquals": {
+            "dynamodb:Attributes": ["mobile", "user_id", "name", "password_hash"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }
+    # what the adapter asks for, read from its source: the projection is exactly the allowed
+    # attributes (less the key, which DynamoDB always needs listed)
+    users = (ROOT / "src/stores/users.rs").read_text()
+    (projection,) = re.findall(r'\.projection_expression\("([^"]+)"\)', users)
+    names = dict(re.findall(r'\.expression_attribute_names\("(#\w+)", "(\w+)"\)', users))
+    projected = {names.get(a.strip(), a.strip()) for a in projection.split(",")}
+    assert projected | {"mobile"} == set(st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+
+
+def test_login_writes_only_the_password_hash_and_reads_nothing_back(stack):
+    st = table_statement(stack, "dynamodb:UpdateItem")
+    assert st["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["mobile", "password_hash"]},
+        "StringEquals": {"dynamodb:ReturnValues": "NONE"},
+    }
+    users = (ROOT / "src/stores/users.rs").read_text()
+    assert '.update_expression("SET password_hash = :new")' in users
+    assert '.condition_expression("password_hash = :old")' in users
+    # NONE is the default; a request asking for any other ReturnValues would be refused
+    assert not re.search(r"\.return_values\((?!ReturnValue::None)", users)
 
 
 def test_role_is_assumed_by_lambda_only(stack):
@@ -99,15 +150,28 @@ def test_environment_encrypted_with_a_key_only_the_role_decrypts(stack):
                 assert st["Condition"]["Bool"]["kms:GrantIsForAWSResource"] is True
 
 
-def test_api_invokes_the_live_alias(stack):
+def test_api_routes_both_posts_to_the_live_alias(stack):
     alias_name, alias = stack.one("AWS::Lambda::Alias")
     assert alias["Properties"]["Name"] == "live"
     body = stack.resources["HttpApi"]["Properties"]["Body"]
-    integration = body["paths"]["/api/v1.0/users"]["post"]["x-amazon-apigateway-integration"]
-    assert integration["uri"]["Fn::Sub"].endswith("/functions/${RegisterFunctionAliaslive}/invocations")
-    assert "${RegisterFunction.Arn}" not in json.dumps(integration["uri"])
-    _, permission = stack.one("AWS::Lambda::Permission")
-    assert permission["Properties"]["FunctionName"] == {"Ref": alias_name}
+    assert set(body["paths"]) == ROUTES
+    for path in ROUTES:
+        assert set(body["paths"][path]) == {"post"}, path
+        integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
+        assert integration["uri"]["Fn::Sub"].endswith("/functions/${RegisterFunctionAliaslive}/invocations")
+        assert "${RegisterFunction.Arn}" not in json.dumps(integration["uri"])
+    # API Gateway may invoke the alias for each route, and for nothing else
+    permissions = stack.of_type("AWS::Lambda::Permission").values()
+    assert len(permissions) == len(ROUTES)
+    sources = set()
+    for permission in permissions:
+        assert permission["Properties"]["FunctionName"] == {"Ref": alias_name}
+        assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        sources.add(render(permission["Properties"]["SourceArn"], {"AWS::Partition": "aws",
+                                                                   "AWS::Region": REGION,
+                                                                   "AWS::AccountId": ACCOUNT}))
+    api = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:<HttpApi>/*"
+    assert sources == {f"{api}/POST{path}" for path in ROUTES}
 
 
 def strings(node, path=""):
@@ -190,8 +254,18 @@ def test_join_with_route_tables_adds_only_the_dynamodb_endpoint(join):
     ep = stack.resources["DynamoDbEndpoint"]["Properties"]
     assert ep["VpcEndpointType"] == "Gateway"
     assert ep["RouteTableIds"] == ["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60719"]
+    assert_endpoint_allows_the_function_calls_only(ep)
+
+
+def assert_endpoint_allows_the_function_calls_only(ep):
     (st,) = ep["PolicyDocument"]["Statement"]
-    assert st["Action"] == "dynamodb:PutItem" and st["Resource"] == GETATT("UsersTable", "Arn")
+    assert st["Effect"] == "Allow" and "NotAction" not in st
+    assert set(as_list(st["Action"])) == DYNAMODB_CALLS
+    assert st["Resource"] == TABLE
+
+
+def test_create_mode_endpoint_allows_the_function_calls_only(create):
+    assert_endpoint_allows_the_function_calls_only(create.resources["DynamoDbEndpoint"]["Properties"])
 
 
 def cors(stack):
@@ -211,6 +285,10 @@ def test_cors_is_exactly_the_allowed_origins_with_credentials():
     assert render(conf["allowOrigins"], values) == origins.split(",")
     assert conf == {"allowOrigins": conf["allowOrigins"], "allowCredentials": True,
                     "allowMethods": ["POST"], "allowHeaders": ["content-type", "x-csrftoken"]}
+    # API-wide: the login route is covered as the registration is, and no route has its own
+    body = stack.resources["HttpApi"]["Properties"]["Body"]
+    assert set(body["paths"]) == ROUTES
+    assert "x-amazon-apigateway-cors" not in json.dumps(body["paths"])
     assert stack.function()["Environment"]["Variables"]["ALLOWED_ORIGINS"] == origins
 
 
@@ -225,11 +303,12 @@ def test_alarms_are_the_rollback_triggers(stack):
     assert "DEPLOYMENT_STOP_ON_ALARM" in rollback["Events"]
     assert render(group["Properties"]["DeploymentConfigName"], stack.values) == \
         "CodeDeployDefault.LambdaCanary10Percent5Minutes"
-    # what the alarms watch: the three outcomes outside the user's control and the platform's
+    # what the alarms watch: the outcomes outside the user's control and the platform's
     watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"],
                 json.dumps(a["Properties"].get("Dimensions", [{}])[0].get("Value")))
                for a in stack.of_type("AWS::CloudWatch::Alarm").values()}
-    for outcome in ("internal", "sms_store_unavailable", "user_store_unavailable"):
+    for outcome in ("internal", "sms_store_unavailable", "throttle_store_unavailable",
+                    "user_store_unavailable"):
         assert ("IHome/Registration", "Requests", json.dumps(outcome)) in watched
     names = {(ns, m) for ns, m, _ in watched}
     assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/Lambda", "Duration"),
@@ -303,8 +382,17 @@ def test_the_function_reads_exactly_these_variables(stack):
     env = stack.function()["Environment"]["Variables"]
     assert set(env) == {"USERS_TABLE", "REDIS_URL", "JWT_SECRET", "SESSION_TTL_SECONDS",
                         "SMS_CODE_LEASE_MS", "JWT_ISSUER", "STATUS_CODES", "ALLOWED_ORIGINS",
+                        "LOGIN_LIMIT_MOBILE_IP", "LOGIN_LIMIT_IP", "LOGIN_LIMIT_MOBILE",
                         "METRICS_NAMESPACE"}
+    # kept, though logins count in it too: the alarms and dashboards read this name
     assert env["METRICS_NAMESPACE"] == "IHome/Registration"
+    # the login limits as written out are the function's defaults (src/edge/config.rs)
+    config = (ROOT / "src/edge/config.rs").read_text()
+    defaults = dict(re.findall(r"/// \| `(LOGIN_LIMIT_\w+)` \| `([0-9/]+)` \|", config))
+    assert defaults == {"LOGIN_LIMIT_MOBILE_IP": "5/600", "LOGIN_LIMIT_IP": "100/3600",
+                        "LOGIN_LIMIT_MOBILE": "20/3600"}
+    for name, value in defaults.items():
+        assert env[name] == value, name
     assert env["STATUS_CODES"] == "ihome"
     assert Stack({"StatusCodes": "http"}).function()["Environment"]["Variables"]["STATUS_CODES"] == "http"
 
@@ -334,3 +422,9 @@ def test_dashboard_is_valid_json_with_outcomes_and_latencies(create):
     text = json.dumps(widgets)
     for needle in ("Outcome", "HashTime", "RedisTime", "DynamoDbTime", "ColdStart", "Duration"):
         assert needle in text
+    logins = [w for w in widgets if "Logins" in w["properties"].get("title", "")]
+    assert len(logins) == 1
+    shown = {m[3] for m in logins[0]["properties"]["metrics"]}
+    assert shown == {"logged_in", "bad_credentials", "too_many_attempts", "throttle_store_unavailable"}
+    (alarms,) = [w for w in widgets if w["type"] == "alarm"]
+    assert len(alarms["properties"]["alarms"]) == len(create.of_type("AWS::CloudWatch::Alarm"))

@@ -2,7 +2,10 @@
 //! and says what to answer; what every route shares (method, origin, size, the answer itself) is
 //! in `edge::http`.
 
+pub mod login;
 pub mod register;
+
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -14,6 +17,8 @@ pub struct Reply {
     pub outcome: Outcome,
     /// The `set-cookie` value; it holds the token, so it is a secret.
     pub cookie: Option<SecretString>,
+    /// How long before a retry may succeed (a throttled login), for `retry-after`.
+    pub retry_after: Option<Duration>,
 }
 
 impl Reply {
@@ -21,6 +26,7 @@ impl Reply {
         Self {
             outcome,
             cookie: None,
+            retry_after: None,
         }
     }
 

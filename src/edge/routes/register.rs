@@ -19,8 +19,8 @@ pub async fn respond<C: SmsCodeStore, U: UserStore>(
         Ok(done) => {
             tracing::info!(code = "registered", %mobile, user_id = %done.user_id, "user registered");
             Reply {
-                outcome: Outcome::Registered,
                 cookie: Some(done.set_cookie),
+                ..Reply::of(Outcome::Registered)
             }
         }
         Err(err) => {
