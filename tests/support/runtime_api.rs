@@ -215,6 +215,8 @@ pub struct Function {
     child: tokio::process::Child,
     output: Arc<Mutex<String>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// With [`Cap::FromStart`]: when the child had joined its group, just before its exec.
+    joined: Option<Instant>,
 }
 
 impl Function {
@@ -243,10 +245,12 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        if let Cap::FromStart(procs) = cap {
-            join_before_exec(cmd.as_std_mut(), procs);
-        }
+        let joined = match cap {
+            Cap::FromStart(procs) => Some(join_before_exec(cmd.as_std_mut(), procs)),
+            _ => None,
+        };
         let mut child = cmd.spawn().expect("the function binary starts");
+        let joined = joined.map(|j| j.when());
         if let Cap::AfterInit(procs) = cap {
             *api.state.cap_after_init.lock().unwrap() =
                 Some((procs.clone(), child.id().expect("the function is running")));
@@ -272,7 +276,15 @@ impl Function {
             child,
             output,
             readers,
+            joined,
         }
+    }
+
+    /// With [`Cap::FromStart`], when the process had joined its group, its exec next: joining
+    /// a cgroup v1 group waits for an RCU grace period (10-15 ms here), which is the harness's
+    /// doing, not the function's, so a capped init is timed from here.
+    pub fn joined(&self) -> Option<Instant> {
+        self.joined
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -308,12 +320,18 @@ impl Function {
 
 /// Makes the child join the cgroup whose `cgroup.procs` is `procs` between fork and exec, so
 /// every instruction of the program runs under the group's quota. Writing "0" moves the writer.
-pub fn join_before_exec(cmd: &mut std::process::Command, procs: &std::path::Path) {
+/// The child then writes the monotonic clock down a pipe, read by [`Joined::when`] once the
+/// spawn has returned (which it does after the exec, so after the write).
+pub fn join_before_exec(cmd: &mut std::process::Command, procs: &std::path::Path) -> Joined {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::process::CommandExt;
     let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL");
-    // SAFETY: the closure runs in the forked child before exec and calls only open, write and
-    // close (async-signal-safe); it allocates nothing.
+    let mut fds = [0; 2];
+    // SAFETY: a valid array for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read, write) = (fds[0], fds[1]);
+    // SAFETY: the closure runs in the forked child before exec and calls only open, write,
+    // close and clock_gettime (async-signal-safe); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
@@ -325,7 +343,50 @@ pub fn join_before_exec(cmd: &mut std::process::Command, procs: &std::path::Path
             if wrote != 1 {
                 return Err(std::io::Error::last_os_error());
             }
+            let ns = monotonic_ns().to_ne_bytes();
+            libc::write(write, ns.as_ptr().cast(), ns.len());
             Ok(())
         });
     }
+    Joined {
+        read,
+        write,
+        before: (Instant::now(), monotonic_ns()),
+    }
+}
+
+/// The pipe a child joining a group writes its time down (see [`join_before_exec`]).
+#[must_use = "read it with when() after the spawn"]
+pub struct Joined {
+    read: i32,
+    write: i32,
+    before: (Instant, u64),
+}
+
+impl Joined {
+    /// When the child had joined, on the harness's `Instant` axis.
+    pub fn when(self) -> Instant {
+        let mut ns = [0u8; 8];
+        // SAFETY: descriptors from pipe2 above, closed once each; `ns` is writable.
+        let got = unsafe {
+            libc::close(self.write);
+            let got = libc::read(self.read, ns.as_mut_ptr().cast(), ns.len());
+            libc::close(self.read);
+            got
+        };
+        assert_eq!(got, 8, "the child wrote when it joined its group");
+        let (instant, mono) = self.before;
+        instant + Duration::from_nanos(u64::from_ne_bytes(ns).saturating_sub(mono))
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: what `Instant` reads on Linux, comparable across processes.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec; clock_gettime is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
