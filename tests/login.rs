@@ -495,3 +495,101 @@ async fn a_stored_hash_in_no_known_format_is_bad_credentials_and_a_warning() {
     });
     assert!(warned, "a warning naming the format and the masked mobile");
 }
+
+/// The vectors werkzeug itself made (tests/data/werkzeug-vectors.json, by
+/// scripts/werkzeug-vectors.py): `kind` default, verify or refuse.
+fn werkzeug_vectors() -> Vec<Value> {
+    let file: Value = serde_json::from_str(include_str!("data/werkzeug-vectors.json")).unwrap();
+    file["vectors"].as_array().unwrap().clone()
+}
+
+/// Each werkzeug default, as the old site stored it: a wrong password leaves it; the password
+/// as typed logs in and the item then holds argon2id over its NFKC form, which the next login
+/// (typed either way) verifies without touching the item again.
+#[tokio::test]
+async fn werkzeug_hashes_log_in_with_the_old_password_and_are_upgraded() {
+    let st = Stores::fresh().await;
+    let app = app(&st, &[]).await;
+    let ip = fresh_ip();
+    let mut seen = std::collections::BTreeSet::new();
+    for v in werkzeug_vectors().iter().filter(|v| v["kind"] != "refuse") {
+        let (hash, password, wrong) = (
+            v["hash"].as_str().unwrap(),
+            v["password"].as_str().unwrap(),
+            v["wrong"].as_str().unwrap(),
+        );
+        seen.insert(v["method"].as_str().unwrap().to_owned());
+        support::logs::forbid([hash, wrong]);
+        let mobile = random_mobile();
+        let user_id = put_user_with_hash(&st, &mobile, hash).await;
+
+        let a = log_in(&app, &mobile, wrong, &ip, &[]).await;
+        assert_eq!(
+            a.code, "bad_credentials",
+            "{} {}",
+            v["werkzeug"], v["method"]
+        );
+        assert_eq!(s(&st.item(&mobile).await.unwrap(), "password_hash"), hash);
+
+        let a = log_in(&app, &mobile, password, &ip, &[]).await;
+        assert_eq!(a.code, "logged_in", "{} {}", v["werkzeug"], v["method"]);
+        assert_eq!(claims(&st, &a.cookie.unwrap()).sub, user_id);
+        let upgraded = s(&st.item(&mobile).await.unwrap(), "password_hash").to_owned();
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "upgraded"
+        );
+
+        let normalised = v["nfkc"].as_str().unwrap_or(password);
+        for typed in [password, normalised] {
+            assert_eq!(
+                log_in(&app, &mobile, typed, &ip, &[]).await.code,
+                "logged_in"
+            );
+        }
+        assert_eq!(
+            s(&st.item(&mobile).await.unwrap(), "password_hash"),
+            upgraded
+        );
+    }
+    for default in [
+        "pbkdf2:sha1:1000",
+        "pbkdf2:sha256:150000",
+        "pbkdf2:sha256:260000",
+        "pbkdf2:sha256:600000",
+        "scrypt:32768:8:1",
+    ] {
+        assert!(seen.contains(default), "{default} among the vectors");
+    }
+}
+
+/// A hash werkzeug once made but no login here verifies (salted hmac, plain): refused like a
+/// wrong password, left as stored, with a warning naming its format.
+#[tokio::test]
+async fn werkzeug_forms_we_refuse_are_bad_credentials_and_left_alone() {
+    let st = Stores::fresh().await;
+    let app = app(&st, &[]).await;
+    let ip = fresh_ip();
+    for v in werkzeug_vectors().iter().filter(|v| v["kind"] == "refuse") {
+        let (hash, password) = (v["hash"].as_str().unwrap(), v["password"].as_str().unwrap());
+        support::logs::forbid([hash]);
+        let mobile = random_mobile();
+        put_user_with_hash(&st, &mobile, hash).await;
+        let a = log_in(&app, &mobile, password, &ip, &[]).await;
+        assert_eq!(
+            (a.code.as_str(), a.verified),
+            ("bad_credentials", true),
+            "{}",
+            v["method"]
+        );
+        assert_eq!(s(&st.item(&mobile).await.unwrap(), "password_hash"), hash);
+        let masked = Mobile::parse(&mobile).unwrap().masked();
+        assert!(
+            support::logs::lines()
+                .iter()
+                .any(|l| l.contains("WARN") && l.contains(&masked) && l.contains("format")),
+            "a warning for {}",
+            v["method"]
+        );
+    }
+}
