@@ -28,8 +28,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{ColdStart, Events, cold_start, env, invoke, median, ms, series, summary};
 use ihome_register::core::hashing;
+use ihome_register::edge::app;
 use ihome_register::edge::contract::Outcome;
-use ihome_register::edge::{app, config::Config};
 use serde_json::{Value, json};
 use support::runtime_api::{Cap, Function, RuntimeApi};
 
@@ -58,22 +58,17 @@ fn args() -> Args {
         instances: 2,
         out: "target/bench.json".into(),
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_default();
-        match flag.as_str() {
-            "--bootstrap" => a.bootstrap = value(),
-            "--hello" => a.hello = Some(value()),
-            "--phases" => a.phases = Some(value()),
-            "--cold" => a.cold = value().parse().expect("--cold N"),
-            "--cold-only" => a.cold_only = true,
-            "--warm" => a.warm = value().parse().expect("--warm N"),
-            "--instances" => a.instances = value().parse().expect("--instances N"),
-            "--out" => a.out = value(),
-            _ => {} // cargo bench passes --bench
-        }
-    }
+    common::for_each_flag(|flag, value| match flag {
+        "--bootstrap" => a.bootstrap = value(),
+        "--hello" => a.hello = Some(value()),
+        "--phases" => a.phases = Some(value()),
+        "--cold" => a.cold = value().parse().expect("--cold N"),
+        "--cold-only" => a.cold_only = true,
+        "--warm" => a.warm = value().parse().expect("--warm N"),
+        "--instances" => a.instances = value().parse().expect("--instances N"),
+        "--out" => a.out = value(),
+        _ => {} // cargo bench passes --bench
+    });
     a
 }
 
@@ -101,16 +96,7 @@ impl Bench {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let a = args();
-    let secret = format!("{:064}", std::process::id());
-    let table = format!("bench-{}", std::process::id());
-    let config = Config::from_lookup(|k| match k {
-        "USERS_TABLE" => Some(table.clone()),
-        "REDIS_URL" => Some(env("REDIS_URL")),
-        "JWT_SECRET" => Some(secret.clone()),
-        "ALLOWED_ORIGINS" => Some("https://www.ihome.example".into()),
-        _ => None,
-    })
-    .unwrap();
+    let (table, secret, config) = common::bench_config("bench");
     let ddb = app::dynamodb_client(&config).await;
     support::create_table(&ddb, &table).await;
     let mut b = Bench {

@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{Events, cold_start, env, invoke, median, ms, summary};
-use ihome_register::edge::{app, config::Config};
+use common::{Events, cold_start, invoke, median, ms, summary};
+use ihome_register::edge::app;
 use serde_json::{Value, json};
 use support::runtime_api::{Cap, Function, Reply, RuntimeApi};
 
@@ -180,31 +180,26 @@ fn args() -> Args {
         probe: false,
         threads: 1,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_default();
-        match flag.as_str() {
-            "--bootstrap" => a.bootstrap = value(),
-            "--hello" => a.hello = value(),
-            "--sizes" => {
-                a.sizes = value()
-                    .split(',')
-                    .map(|s| s.trim().parse().expect("--sizes 128,256,..."))
-                    .collect()
-            }
-            "--cold" => a.cold = value().parse().expect("--cold N"),
-            "--warm" => a.warm = value().parse().expect("--warm N"),
-            "--warm-seconds" => a.warm_seconds = value().parse().expect("--warm-seconds S"),
-            "--period-us" => a.period_us = value().parse().expect("--period-us N"),
-            "--gap-ms" => a.gap_ms = value().parse().expect("--gap-ms N"),
-            "--out" => a.out = value(),
-            "--legacy-hashes" => a.legacy_hashes = Some(value()),
-            "--probe" => a.probe = true,
-            "--threads" => a.threads = value().parse().expect("--threads N"),
-            _ => {} // cargo bench passes --bench
+    common::for_each_flag(|flag, value| match flag {
+        "--bootstrap" => a.bootstrap = value(),
+        "--hello" => a.hello = value(),
+        "--sizes" => {
+            a.sizes = value()
+                .split(',')
+                .map(|s| s.trim().parse().expect("--sizes 128,256,..."))
+                .collect()
         }
-    }
+        "--cold" => a.cold = value().parse().expect("--cold N"),
+        "--warm" => a.warm = value().parse().expect("--warm N"),
+        "--warm-seconds" => a.warm_seconds = value().parse().expect("--warm-seconds S"),
+        "--period-us" => a.period_us = value().parse().expect("--period-us N"),
+        "--gap-ms" => a.gap_ms = value().parse().expect("--gap-ms N"),
+        "--out" => a.out = value(),
+        "--legacy-hashes" => a.legacy_hashes = Some(value()),
+        "--probe" => a.probe = true,
+        "--threads" => a.threads = value().parse().expect("--threads N"),
+        _ => {} // cargo bench passes --bench
+    });
     a
 }
 
@@ -439,15 +434,7 @@ async fn main() {
         a.period_us
     );
 
-    let secret = format!("{:064}", std::process::id());
-    let table = format!("power-tune-{}", std::process::id());
-    let config = Config::from_lookup(|k| match k {
-        "USERS_TABLE" => Some(table.clone()),
-        "REDIS_URL" => Some(env("REDIS_URL")),
-        "JWT_SECRET" => Some(secret.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let (table, secret, config) = common::bench_config("power-tune");
     let ddb = app::dynamodb_client(&config).await;
     support::create_table(&ddb, &table).await;
     let legacy: HashMap<String, String> = match &a.legacy_hashes {

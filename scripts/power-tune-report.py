@@ -124,15 +124,15 @@ lines += [
     "",
     f"Medians of {res['cold']} each, the function and the hello-world floor (`benches/hello`) in turn.",
     "",
-    "| memory | init, burst | floor | ratio | init, capped | floor | ratio | first invocation (burst) | first − warm registration |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| memory | init, burst | floor | ratio | init, capped | floor | ratio | first invocation (burst) | first − warm registration | peak RSS |",
+    "|---|---|---|---|---|---|---|---|---|---|",
 ]
 for s in sizes:
-    reg = op(s, "registration")
     lines.append(
         f"| {s['memory_mb']} MB | {s['init_burst_ms']['median']:.2f} ms | {s['hello_init_burst_ms']['median']:.2f} ms | "
         f"{s['init_ratio_burst']:.2f}× | {s['init_capped_ms']['median']:.2f} ms | {s['hello_init_capped_ms']['median']:.2f} ms | "
-        f"{s['init_ratio_capped']:.2f}× | {s['first_burst_ms']['median']:.1f} ms | {s['first_minus_warm_registration_ms']:+.1f} ms |")
+        f"{s['init_ratio_capped']:.2f}× | {s['first_burst_ms']['median']:.1f} ms | {s['first_minus_warm_registration_ms']:+.1f} ms | "
+        f"{s['peak_rss_mib']:.0f} MiB |")
 lines += [
     "",
     "### Warm invocations and their cost",
@@ -144,19 +144,15 @@ lines += [
     "| operation | " + " | ".join(f"{m} MB" for m in mbs) + " |",
     "|---|" + "---|" * len(mbs),
 ]
-for n in names:
-    cells = []
-    for s in sizes:
-        o = op(s, n)
-        cells.append(f"{o['ms']['median']:.1f} / {o['ms']['p99']:.1f} ms" if o else "—")
-    lines.append(f"| {n} (n={op(sizes[0], n)['ms']['n'] if op(sizes[0], n) else '?'} at {mbs[0]} MB) | " + " | ".join(cells) + " |")
+def per_operation(cell):
+    """A table row per operation, a cell per size (— where the operation was not measured)."""
+    return [f"| {n} | " + " | ".join(cell(s, op(s, n)) if op(s, n) else "—" for s in sizes) + " |"
+            for n in names]
+
+
+lines += per_operation(lambda s, o: f"{o['ms']['median']:.1f} / {o['ms']['p99']:.1f} ms (n={o['ms']['n']})")
 lines += ["", "| $ per million | " + " | ".join(f"{m} MB" for m in mbs) + " |", "|---|" + "---|" * len(mbs)]
-for n in names:
-    cells = []
-    for s in sizes:
-        o = op(s, n)
-        cells.append(f"${cost_per_million(s['memory_mb'], o['billed_ms_mean']):.2f}" if o else "—")
-    lines.append(f"| {n} | " + " | ".join(cells) + " |")
+lines += per_operation(lambda s, o: f"${cost_per_million(s['memory_mb'], o['billed_ms_mean']):.2f}")
 cells = [f"${cost_per_million(s['memory_mb'], s['init_burst_ms']['median'] + s['first_burst_ms']['median']) - 1e6 * PRICE_REQUEST:.2f}"
          for s in sizes]
 lines.append("| a cold start's init and first invocation, beyond the request (burst init) | " + " | ".join(cells) + " |")

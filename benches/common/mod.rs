@@ -9,6 +9,17 @@ use serde_json::{Value, json};
 
 use crate::support::runtime_api::{Cap, Function, Reply, RuntimeApi};
 
+/// Calls `each` with every flag on the command line and a way to take the value after it
+/// (empty when there is none). Unknown flags are the caller's to ignore: cargo bench passes
+/// `--bench`.
+pub fn for_each_flag(mut each: impl FnMut(&str, &mut dyn FnMut() -> String)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        each(flag, &mut || it.next().cloned().unwrap_or_default());
+    }
+}
+
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench"))
 }
@@ -39,6 +50,22 @@ pub fn median(samples: &[f64]) -> f64 {
 /// `{"summary": ..., "samples": [...]}`, the shape `scripts/bench-report.py` reads.
 pub fn series(samples: &[f64]) -> Value {
     json!({"summary": summary(samples), "samples": samples})
+}
+
+/// A run's own table name and JWT key, and the function's configuration over them (for the
+/// harness's own DynamoDB client and in-process checks).
+pub fn bench_config(prefix: &str) -> (String, String, ihome_register::edge::config::Config) {
+    let secret = format!("{:064}", std::process::id());
+    let table = format!("{prefix}-{}", std::process::id());
+    let config = ihome_register::edge::config::Config::from_lookup(|k| match k {
+        "USERS_TABLE" => Some(table.clone()),
+        "REDIS_URL" => Some(env("REDIS_URL")),
+        "JWT_SECRET" => Some(secret.clone()),
+        "ALLOWED_ORIGINS" => Some("https://www.ihome.example".into()),
+        _ => None,
+    })
+    .unwrap();
+    (table, secret, config)
 }
 
 /// The function's environment, pointed at the local servers.
