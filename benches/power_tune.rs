@@ -162,6 +162,8 @@ struct Args {
     /// JSON: werkzeug version → its default hash of the benchmark's password.
     legacy_hashes: Option<String>,
     probe: bool,
+    /// The probe's groups: the capped one's and the reference's `cgroup.procs`.
+    probe_groups: Vec<String>,
     threads: usize,
 }
 
@@ -178,6 +180,7 @@ fn args() -> Args {
         out: "target/power-tune.json".into(),
         legacy_hashes: None,
         probe: false,
+        probe_groups: Vec::new(),
         threads: 1,
     };
     common::for_each_flag(|flag, value| match flag {
@@ -197,6 +200,7 @@ fn args() -> Args {
         "--out" => a.out = value(),
         "--legacy-hashes" => a.legacy_hashes = Some(value()),
         "--probe" => a.probe = true,
+        "--probe-groups" => a.probe_groups = value().split(',').map(str::to_owned).collect(),
         "--threads" => a.threads = value().parse().expect("--threads N"),
         _ => {} // cargo bench passes --bench
     });
@@ -347,9 +351,13 @@ fn cpu_time() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// The probe, spawned in the capped group: a CPU-bound spin there, then the deployed argon2id
+/// hash in that group and in the reference group (no quota) by turns, moving itself between
+/// them, so both sets of samples meet the same machine and the same working memory.
 fn probe(a: &Args) {
-    // A CPU-bound spin on `threads` threads for a second: the CPU time it got over the wall
-    // time is the share the group allows.
+    let (capped, reference) = (&a.probe_groups[0], &a.probe_groups[1]);
+    let join = |procs: &str| std::fs::write(procs, "0").expect("the probe joins a group");
+    // A spin on `threads` threads for a second: CPU time over wall time is the share it got.
     let wall = Duration::from_secs(1);
     let (cpu0, t0) = (cpu_time(), Instant::now());
     std::thread::scope(|s| {
@@ -368,10 +376,15 @@ fn probe(a: &Args) {
     });
     let share = (cpu_time() - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64();
 
-    // The deployed argon2id hash, as the function runs it (working memory prepared). Alone:
-    // after two idle periods, so each starts with the period's whole quota, as a request does
-    // after a pause. Back to back: one after another, the quota used up, as under load.
     ihome_register::core::hashing::prepare();
+    // Whether the kernel gave the working memory huge pages (it hashes faster when it did).
+    let huge_kib: Option<u64> = std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("AnonHugePages:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
     let mobile = ihome_register::core::domain::Mobile::parse("13812345678").unwrap();
     let password =
         ihome_register::core::domain::Password::parse(common::PASSWORD, common::PASSWORD, &mobile)
@@ -381,20 +394,34 @@ fn probe(a: &Args) {
         ihome_register::core::hashing::hash(&password).unwrap();
         ms(t.elapsed())
     };
-    let mut alone = Vec::new();
+    // By turns in each group: one hash alone, after two idle periods (it starts with the
+    // period's whole quota, as a request after a pause does), then three back to back (the
+    // quota used up, as under load).
+    let period = Duration::from_micros(a.period_us);
+    let mut samples: [Vec<f64>; 4] = Default::default();
     for _ in 0..20 {
-        std::thread::sleep(Duration::from_micros(a.period_us * 2));
-        alone.push(hash());
+        for (group, at) in [(capped, 0), (reference, 2)] {
+            join(group);
+            std::thread::sleep(period * 2);
+            samples[at].push(hash());
+            for _ in 0..3 {
+                samples[at + 1].push(hash());
+            }
+        }
     }
-    let back_to_back: Vec<f64> = (0..20).map(|_| hash()).collect();
+    join(capped);
+    let [alone, back_to_back, ref_alone, ref_back_to_back] = &samples;
     println!(
         "{}",
-        json!({"cpu_share": share, "threads": a.threads,
-               "hash_alone_ms": summary(&alone), "hash_back_to_back_ms": summary(&back_to_back)})
+        json!({"cpu_share": share, "threads": a.threads, "anon_huge_kib": huge_kib,
+               "hash_alone_ms": summary(alone), "hash_back_to_back_ms": summary(back_to_back),
+               "reference": {"hash_alone_ms": summary(ref_alone),
+                             "hash_back_to_back_ms": summary(ref_back_to_back)}})
     );
 }
 
-fn run_probe(group: Option<&Group>, threads: usize, period_us: u64) -> Value {
+/// Runs the probe in `capped` (from its exec), comparing it with `reference`.
+fn run_probe(capped: &Group, reference: &Group, threads: usize, period_us: u64) -> Value {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--probe",
@@ -402,12 +429,16 @@ fn run_probe(group: Option<&Group>, threads: usize, period_us: u64) -> Value {
         &threads.to_string(),
         "--period-us",
         &period_us.to_string(),
+        "--probe-groups",
+        &format!(
+            "{},{}",
+            capped.procs().display(),
+            reference.procs().display()
+        ),
     ]);
-    let joined = group.map(|g| support::runtime_api::join_before_exec(&mut cmd, &g.procs()));
+    let joined = support::runtime_api::join_before_exec(&mut cmd, &capped.procs());
     let out = cmd.output().expect("the probe runs");
-    if let Some(j) = joined {
-        j.when();
-    }
+    joined.when();
     assert!(
         out.status.success(),
         "probe failed: {}",
@@ -480,11 +511,8 @@ async fn main() {
         measured.len()
     );
 
-    // The reference: the probe in a group with no quota.
+    // The reference: a group with no quota, for the probe to compare with.
     let reference = Group::create(&hierarchy, "ihome-power-tune-none", None, a.period_us);
-    let uncapped = run_probe(Some(&reference), 1, a.period_us);
-    let uncapped2 = run_probe(Some(&reference), 2, a.period_us);
-    eprintln!("no quota: {uncapped}");
 
     let mut sizes = Vec::new();
     for &mb in &a.sizes {
@@ -495,12 +523,9 @@ async fn main() {
             Some(share),
             a.period_us,
         );
-        // The cap checked against the probe without it, just before and just after, so both
-        // meet the same machine.
+        // The cap checked before it is trusted.
         let threads = share.ceil() as usize;
-        let before = run_probe(Some(&reference), threads, a.period_us);
-        let probe = run_probe(Some(&group), threads, a.period_us);
-        let after = run_probe(Some(&reference), threads, a.period_us);
+        let probe = run_probe(&group, &reference, threads, a.period_us);
         eprintln!("{mb} MB: probe {probe}");
 
         let mut fn_env = common::function_env(&table, &secret);
@@ -595,7 +620,6 @@ async fn main() {
             "memory_mb": mb,
             "cpu_share": share,
             "probe": probe,
-            "reference_probes": [before, after],
             "init_burst_ms": summary(init_burst),
             "first_burst_ms": summary(first_burst),
             "hello_init_burst_ms": summary(hello_burst),
@@ -614,8 +638,6 @@ async fn main() {
         "period_us": a.period_us,
         "gap_ms": a.gap_ms,
         "hierarchy": format!("{hierarchy:?}"),
-        "uncapped_probe": uncapped,
-        "uncapped_probe_2_threads": uncapped2,
         "sizes": sizes,
         "left_out": left_out,
         "cold": a.cold,
