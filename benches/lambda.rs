@@ -18,20 +18,30 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use aws_sdk_dynamodb::types::AttributeValue;
+use common::{ColdStart, Events, cold_start, env, invoke, median, ms, series, summary};
 use ihome_register::core::hashing;
+use ihome_register::edge::app;
 use ihome_register::edge::contract::Outcome;
-use ihome_register::edge::{app, config::Config};
 use serde_json::{Value, json};
-use support::runtime_api::{Function, Reply, RuntimeApi};
+use support::runtime_api::{Cap, Function, RuntimeApi};
 
 struct Args {
     bootstrap: String,
+    /// The hello-world floor (`benches/hello`), cold-started in turn with the function.
+    hello: Option<String>,
+    /// The function built with `--features init-phases`, for the table by phase.
+    phases: Option<String>,
     cold: usize,
+    /// Only the cold starts (for A/B runs of the init).
+    cold_only: bool,
     warm: usize,
     instances: usize,
     out: String,
@@ -40,182 +50,123 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         bootstrap: "target/lambda/ihome-register/bootstrap".into(),
+        hello: None,
+        phases: None,
         cold: 20,
+        cold_only: false,
         warm: 500,
         instances: 2,
         out: "target/bench.json".into(),
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().unwrap_or_default();
-        match flag.as_str() {
-            "--bootstrap" => a.bootstrap = value(),
-            "--cold" => a.cold = value().parse().expect("--cold N"),
-            "--warm" => a.warm = value().parse().expect("--warm N"),
-            "--instances" => a.instances = value().parse().expect("--instances N"),
-            "--out" => a.out = value(),
-            _ => {} // cargo bench passes --bench
-        }
-    }
+    common::for_each_flag(|flag, value| match flag {
+        "--bootstrap" => a.bootstrap = value(),
+        "--hello" => a.hello = Some(value()),
+        "--phases" => a.phases = Some(value()),
+        "--cold" => a.cold = value().parse().expect("--cold N"),
+        "--cold-only" => a.cold_only = true,
+        "--warm" => a.warm = value().parse().expect("--warm N"),
+        "--instances" => a.instances = value().parse().expect("--instances N"),
+        "--out" => a.out = value(),
+        _ => {} // cargo bench passes --bench
+    });
     a
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench"))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn summary(samples: &[f64]) -> Value {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
-    json!({"n": s.len(), "median": at(0.5), "p99": at(0.99), "min": s[0], "max": s[s.len() - 1]})
 }
 
 struct Bench {
     table: String,
     secret: String,
-    redis: redis::aio::MultiplexedConnection,
+    ev: Events,
     ddb: aws_sdk_dynamodb::Client,
-    template: Value,
-    next_mobile: u64,
 }
 
 impl Bench {
     fn function_env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("USERS_TABLE", self.table.clone()),
-            ("REDIS_URL", env("REDIS_URL")),
-            ("JWT_SECRET", self.secret.clone()),
-            (
-                "AWS_ENDPOINT_URL_DYNAMODB",
-                env("AWS_ENDPOINT_URL_DYNAMODB"),
-            ),
-            ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
-            // Real statuses, so each invocation's answer is checked by its status alone.
-            ("STATUS_CODES", "http".into()),
-            ("ALLOWED_ORIGINS", "https://www.ihome.example".into()),
-        ]
+        common::function_env(&self.table, &self.secret)
     }
 
     fn mobile(&mut self) -> String {
-        self.next_mobile += 1;
-        format!("18{:09}", self.next_mobile % 1_000_000_000)
+        self.ev.mobile()
     }
 
-    /// A registration event for a fresh mobile whose code is already in Redis.
     async fn success_event(&mut self) -> (String, Vec<u8>) {
-        let mobile = self.mobile();
-        let _: () = redis::cmd("SET")
-            .arg(format!("sms_code_{mobile}"))
-            .arg("246810")
-            .arg("EX")
-            .arg(600)
-            .query_async(&mut self.redis)
-            .await
-            .unwrap();
-        let mut e = self.template.clone();
-        e["body"] = json!(
-            json!({"mobile": mobile, "sms_code": "246810",
-                   "password": "correct horse battery", "password2": "correct horse battery"})
-            .to_string()
-        );
-        (mobile, e.to_string().into_bytes())
-    }
-
-    /// Another site's form post carrying a whole registration: refused by the origin check
-    /// before the body is parsed.
-    fn cross_site_event(&self) -> Vec<u8> {
-        let mut e: Value = serde_json::from_slice(&self.rejected_event()).unwrap();
-        e["headers"]["sec-fetch-site"] = json!("cross-site");
-        e["headers"]["origin"] = json!("https://evil.example");
-        e["headers"]["content-type"] = json!("text/plain");
-        e.to_string().into_bytes()
-    }
-
-    fn rejected_event(&self) -> Vec<u8> {
-        let mut e = self.template.clone();
-        e["body"] = json!(
-            json!({"mobile": "138123456789999", "sms_code": "246810",
-                   "password": "correct horse battery", "password2": "correct horse battery"})
-            .to_string()
-        );
-        e.to_string().into_bytes()
-    }
-}
-
-async fn invoke(api: &RuntimeApi, event: &[u8], want: u64) -> Duration {
-    let (reply, took) = api.invoke_timed(event).await;
-    match reply {
-        Reply::Response(v) if v["statusCode"] == want => took,
-        other => panic!("expected {want}, got {other:?}"),
+        self.ev.success().await
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let a = args();
-    let secret = format!("{:064}", std::process::id());
-    let table = format!("bench-{}", std::process::id());
-    let config = Config::from_lookup(|k| match k {
-        "USERS_TABLE" => Some(table.clone()),
-        "REDIS_URL" => Some(env("REDIS_URL")),
-        "JWT_SECRET" => Some(secret.clone()),
-        "ALLOWED_ORIGINS" => Some("https://www.ihome.example".into()),
-        _ => None,
-    })
-    .unwrap();
+    let (table, secret, config) = common::bench_config("bench");
     let ddb = app::dynamodb_client(&config).await;
     support::create_table(&ddb, &table).await;
-    let redis = redis::Client::open(env("REDIS_URL"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let template: Value =
-        serde_json::from_str(include_str!("../events/http-api/registered.json")).unwrap();
     let mut b = Bench {
         table,
         secret,
-        redis,
+        ev: Events::new().await,
         ddb,
-        template,
-        next_mobile: u64::from(std::process::id() % 9_000) * 100_000,
     };
     let mut out: HashMap<&str, Value> = HashMap::new();
 
-    // Cold starts.
+    // Cold starts: the function, then the hello-world floor, then the init-phases build, in
+    // turn, so each meets the same machine conditions.
     let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut hello_init, mut hello_first) = (Vec::new(), Vec::new());
+    let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut phases_init = Vec::new();
     for _ in 0..a.cold {
         let (_, event) = b.success_event().await;
-        let api = RuntimeApi::start().await;
-        let started = Instant::now();
-        let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
-        let took = invoke(&api, &event, 201).await;
-        init.push(ms(api.first_poll().unwrap() - started));
-        first.push(ms(took));
-        rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
-        function.stop().await;
+        let c = cold_start(&a.bootstrap, &b.function_env(), &Cap::None, &event, 201).await;
+        init.push(c.init_ms);
+        first.push(c.first_ms);
+        rss.push(c.rss_mib);
+        if let Some(hello) = &a.hello {
+            let c = cold_start(hello, &[], &Cap::None, &event, 200).await;
+            hello_init.push(c.init_ms);
+            hello_first.push(c.first_ms);
+        }
+        if let Some(build) = &a.phases {
+            let (_, event) = b.success_event().await;
+            let c: ColdStart = cold_start(build, &b.function_env(), &Cap::None, &event, 201).await;
+            let marks = common::init_phases(&c)
+                .expect("the --phases build prints its init phases (--features init-phases)");
+            if phases.is_empty() {
+                phases = marks.iter().map(|(n, _)| (n.clone(), Vec::new())).collect();
+            }
+            for ((_, samples), (_, took)) in phases.iter_mut().zip(marks) {
+                samples.push(took);
+            }
+            phases_init.push(c.init_ms);
+        }
     }
     eprintln!("cold starts done");
-    out.insert(
-        "init_ms",
-        json!({"summary": summary(&init), "samples": init}),
-    );
-    out.insert(
-        "first_ms",
-        json!({"summary": summary(&first), "samples": first}),
-    );
+    out.insert("init_ms", series(&init));
+    out.insert("first_ms", series(&first));
+    if a.hello.is_some() {
+        out.insert("hello_init_ms", series(&hello_init));
+        out.insert("hello_first_ms", series(&hello_first));
+        out.insert("init_ratio", json!(median(&init) / median(&hello_init)));
+    }
+    if a.phases.is_some() {
+        out.insert(
+            "init_phases",
+            json!({
+                "init_ms": summary(&phases_init),
+                "phases": phases.iter().map(|(n, s)| json!({"phase": n, "ms": summary(s)})).collect::<Vec<_>>(),
+            }),
+        );
+    }
+
+    if a.cold_only {
+        std::fs::write(&a.out, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+        eprintln!("wrote {} (cold starts only)", a.out);
+        return;
+    }
 
     // Warm invocations in one instance.
     let api = RuntimeApi::start().await;
     let function = Function::spawn(&a.bootstrap, &api, &b.function_env());
-    let rejected = b.rejected_event();
-    let cross_site = b.cross_site_event();
+    let rejected = b.ev.rejected();
+    let cross_site = b.ev.cross_site();
     for _ in 0..20 {
         let (_, event) = b.success_event().await;
         invoke(&api, &event, 201).await;
@@ -242,13 +193,13 @@ async fn main() {
         let _: () = redis::cmd("SET")
             .arg(&key)
             .arg("1")
-            .query_async(&mut b.redis)
+            .query_async(&mut b.ev.redis)
             .await
             .unwrap();
         let t = Instant::now();
         let _: Option<String> = redis::cmd("GETDEL")
             .arg(&key)
-            .query_async(&mut b.redis)
+            .query_async(&mut b.ev.redis)
             .await
             .unwrap();
         getdel.push(ms(t.elapsed()));
@@ -308,30 +259,12 @@ async fn main() {
     rss.push(function.peak_rss_kib().unwrap() as f64 / 1024.0);
     function.stop().await;
     eprintln!("warm invocations done");
-    out.insert(
-        "warm_success_ms",
-        json!({"summary": summary(&success), "samples": success}),
-    );
-    out.insert(
-        "warm_rejected_ms",
-        json!({"summary": summary(&reject), "samples": reject}),
-    );
-    out.insert(
-        "warm_forbidden_ms",
-        json!({"summary": summary(&forbidden), "samples": forbidden}),
-    );
-    out.insert(
-        "metrics_line_ms",
-        json!({"summary": summary(&metrics_line), "samples": metrics_line}),
-    );
-    out.insert(
-        "origin_check_ms",
-        json!({"summary": summary(&origin_check), "samples": origin_check}),
-    );
-    out.insert(
-        "peak_rss_mib",
-        json!({"summary": summary(&rss), "samples": rss}),
-    );
+    out.insert("warm_success_ms", series(&success));
+    out.insert("warm_rejected_ms", series(&reject));
+    out.insert("warm_forbidden_ms", series(&forbidden));
+    out.insert("metrics_line_ms", series(&metrics_line));
+    out.insert("origin_check_ms", series(&origin_check));
+    out.insert("peak_rss_mib", series(&rss));
 
     // Connection set-up, as a cold instance pays it: a new Redis connection, and what a new
     // DynamoDB client's first call costs beyond its second.

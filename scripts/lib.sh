@@ -169,3 +169,12 @@ ensure_werkzeug() {
   python3 -m venv "$dir"
   "$dir/bin/pip" install -q --disable-pip-version-check "werkzeug==$version"
 }
+
+# The cold-start floor of scripts/bench and scripts/power-tune (issue 16): benches/hello, a
+# hello-world lambda_http function, built as the function is (cargo lambda, the release profile
+# it copies) into target/lambda/hello. Sets HELLO_BOOTSTRAP.
+build_hello_floor() {
+  HELLO_BOOTSTRAP="$ROOT/target/lambda/hello/hello-floor/bootstrap"
+  (cd "$ROOT/benches/hello" && CARGO_TARGET_DIR="$ROOT/target/hello" PATH="$VENV/bin:$PATH" \
+    cargo lambda build --release --locked --lambda-dir "$ROOT/target/lambda/hello")
+}

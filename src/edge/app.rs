@@ -13,6 +13,7 @@ use crate::core::session::Sessions;
 use crate::edge::config::Config;
 use crate::edge::http::Service;
 use crate::edge::metrics::Timed;
+use crate::edge::phases;
 use crate::stores::redis::Redis;
 use crate::stores::sms_codes::{self, CodeRules, RedisSmsCodes};
 use crate::stores::throttle::{self, RedisThrottle};
@@ -44,19 +45,43 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 /// pay for: the hash's working memory, the mobile pattern, the Redis connection and its
 /// scripts. A store that is down at cold start costs a warning, not the init: requests get 503
 /// until it is back.
+///
+/// The set-up steps wait on nothing but their own work, so they run at once (issue 16): the
+/// CPU-bound ones ([`prepare`]: the hash memory, the pattern and the NFKC tables) on a thread of
+/// their own, which `main` starts before anything else (waited for here on the blocking pool,
+/// or run there if nobody started it), and on the runtime Redis's round trips (started first,
+/// so the network time overlaps the rest) and the SDK's configuration.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
     let redis =
         Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)?;
-    let users = DynamoUsers::new(dynamodb_client(config).await, &config.users_table);
-    tokio::task::spawn_blocking(hashing::prepare)
-        .await
-        .expect("allocating the hash memory does not panic");
-    Mobile::prepare();
-    let scripts = sms_codes::scripts().chain(throttle::scripts());
-    redis
-        .warm_up(config.redis_timeout.min(WARM_UP_LIMIT), scripts)
-        .await;
-    Ok(assemble(redis, users, config))
+    phases::mark("redis client");
+    let local = tokio::task::spawn_blocking(prepare);
+    let warm_up = async {
+        let scripts = sms_codes::scripts().chain(throttle::scripts());
+        redis
+            .warm_up(config.redis_timeout.min(WARM_UP_LIMIT), scripts)
+            .await;
+        phases::mark("redis connect and SCRIPT LOAD");
+    };
+    let ((), client, local) = tokio::join!(warm_up, dynamodb_client(config), local);
+    local.expect("preparing the hash memory and the pattern does not panic");
+    phases::mark("set-up joined");
+    let users = DynamoUsers::new(client, &config.users_table);
+    let service = assemble(redis, users, config);
+    phases::mark("sessions and service");
+    Ok(service)
+}
+
+/// The CPU-bound set-up, once per process (a second call waits for the first): the hash's
+/// working memory, the mobile pattern and the NFKC tables.
+pub fn prepare() {
+    static PREPARED: std::sync::Once = std::sync::Once::new();
+    PREPARED.call_once(|| {
+        hashing::prepare();
+        phases::mark("argon2 memory (other thread)");
+        Mobile::prepare();
+        phases::mark("mobile pattern and NFKC tables (other thread)");
+    });
 }
 
 /// The service over these stores (each timed), configured by `config`.
@@ -76,6 +101,32 @@ pub fn code_rules(config: &Config) -> CodeRules {
     }
 }
 
+/// The root CAs AWS service endpoints chain to (Amazon Trust Services): Amazon Root CA 1 to 4,
+/// and Starfield Services Root CA G2, which cross-signs them. Taken from Debian's
+/// ca-certificates (20230311); `openssl x509 -noout -subject -fingerprint -sha256` lists them.
+const AWS_ROOT_CAS: &[u8] = include_bytes!("../../data/aws-root-cas.pem");
+
+/// The SDK's HTTPS client (hyper, rustls with aws-lc), trusting the AWS root CAs only. The
+/// default trusts the platform's roots, and reads all of them (on Debian ~150 files under
+/// /etc/ssl/certs) when the client is built at init: 3-4 ms of a 13-20 ms init here (the table
+/// by phase in docs/performance.md). DynamoDB, also through a gateway or interface endpoint,
+/// presents a certificate under these roots; an endpoint override over `https` must too
+/// (`http`, as for a local server, is unaffected). Unlike the default client it ignores
+/// `HTTPS_PROXY`: the function's subnets have no proxy.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::empty().with_pem_certificate(AWS_ROOT_CAS))
+        .build()
+        .expect("a TLS context from PEM roots builds");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
+}
+
 /// A DynamoDB client with explicit timeouts, so a hung endpoint gives a 503 well inside the
 /// function timeout: each attempt (connect included) is bounded by `DYNAMODB_TIMEOUT_MS`, the
 /// whole call by the attempts plus backoff.
@@ -91,6 +142,7 @@ pub async fn dynamodb_client_with(attempt: std::time::Duration) -> aws_sdk_dynam
         .operation_timeout(attempt * DYNAMODB_MAX_ATTEMPTS + std::time::Duration::from_secs(1))
         .build();
     let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(timeouts)
         .retry_config(
             RetryConfig::standard()
@@ -99,5 +151,31 @@ pub async fn dynamodb_client_with(attempt: std::time::Duration) -> aws_sdk_dynam
         )
         .load()
         .await;
-    aws_sdk_dynamodb::Client::new(&shared)
+    let client = aws_sdk_dynamodb::Client::new(&shared);
+    phases::mark("aws-config and the DynamoDB client");
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_trusts_the_five_amazon_trust_services_roots() {
+        let pem = std::str::from_utf8(AWS_ROOT_CAS).unwrap();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_client_builds_over_them() {
+        // The SDK parses the PEM when the client is built (and panics on a bad certificate).
+        let config = Config::from_lookup(|k| match k {
+            "USERS_TABLE" => Some("t".into()),
+            "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
+            "JWT_SECRET" => Some("k".repeat(32)),
+            _ => None,
+        })
+        .unwrap();
+        dynamodb_client(&config).await;
+    }
 }

@@ -8,4 +8,5 @@ pub mod contract;
 pub mod http;
 pub mod metrics;
 pub mod origin;
+pub mod phases;
 pub mod routes;

@@ -37,6 +37,9 @@ struct State {
     pending: Mutex<HashMap<String, (oneshot::Sender<Timed>, Instant)>>,
     first_poll: Mutex<Option<Instant>>,
     next_id: Mutex<u64>,
+    /// A process to move into a CPU-capped cgroup when it first asks for an invocation: the
+    /// `cgroup.procs` file and the pid (see [`Cap::AfterInit`]).
+    cap_after_init: Mutex<Option<(std::path::PathBuf, u32)>>,
 }
 
 pub struct RuntimeApi {
@@ -55,6 +58,7 @@ impl RuntimeApi {
             pending: Mutex::new(HashMap::new()),
             first_poll: Mutex::new(None),
             next_id: Mutex::new(0),
+            cap_after_init: Mutex::new(None),
         });
         let server_state = state.clone();
         tokio::spawn(async move {
@@ -128,6 +132,12 @@ async fn route(
                 .lock()
                 .unwrap()
                 .get_or_insert_with(Instant::now);
+            // The end of init: from here on the process runs at its memory size's CPU share.
+            // It is waiting for this answer, so it is capped before its first invocation.
+            if let Some((procs, pid)) = state.cap_after_init.lock().unwrap().take() {
+                std::fs::write(&procs, pid.to_string())
+                    .expect("moving the function into its cgroup");
+            }
             let Some(inv) = state.queue.lock().await.recv().await else {
                 return Ok(reply(StatusCode::GONE, "runtime API closed"));
             };
@@ -187,16 +197,36 @@ async fn route(
     }
 }
 
+/// Where a function process runs: as any process, or in a cgroup whose CPU quota models a
+/// Lambda memory size (`scripts/power-tune`). The path is the group's `cgroup.procs` file.
+#[derive(Debug, Clone)]
+pub enum Cap {
+    None,
+    /// In the group from its first instruction (the exec): init capped too, as under
+    /// provisioned concurrency.
+    FromStart(std::path::PathBuf),
+    /// Uncapped until its first `/invocation/next`, then in the group: on-demand Lambda, whose
+    /// init runs at a full vCPU.
+    AfterInit(std::path::PathBuf),
+}
+
 /// The function binary running against a [`RuntimeApi`], its output captured.
 pub struct Function {
     child: tokio::process::Child,
     output: Arc<Mutex<String>>,
     readers: Vec<tokio::task::JoinHandle<()>>,
+    /// With [`Cap::FromStart`]: when the child had joined its group, just before its exec.
+    joined: Option<Instant>,
 }
 
 impl Function {
     /// Starts `binary` with Lambda's environment and `env` on top.
     pub fn spawn(binary: &str, api: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        Self::spawn_capped(binary, api, env, &Cap::None)
+    }
+
+    /// As [`Function::spawn`], the process CPU-capped by `cap`.
+    pub fn spawn_capped(binary: &str, api: &RuntimeApi, env: &[(&str, String)], cap: &Cap) -> Self {
         let mut cmd = tokio::process::Command::new(binary);
         cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", "ihome-register")
@@ -215,7 +245,16 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let joined = match cap {
+            Cap::FromStart(procs) => Some(join_before_exec(cmd.as_std_mut(), procs)),
+            _ => None,
+        };
         let mut child = cmd.spawn().expect("the function binary starts");
+        let joined = joined.map(|j| j.when());
+        if let Cap::AfterInit(procs) = cap {
+            *api.state.cap_after_init.lock().unwrap() =
+                Some((procs.clone(), child.id().expect("the function is running")));
+        }
         let output = Arc::new(Mutex::new(String::new()));
         let mut readers = Vec::new();
         for mut stream in [
@@ -237,7 +276,15 @@ impl Function {
             child,
             output,
             readers,
+            joined,
         }
+    }
+
+    /// With [`Cap::FromStart`], when the process had joined its group, its exec next: joining
+    /// a cgroup v1 group waits for an RCU grace period (10-15 ms here), which is the harness's
+    /// doing, not the function's, so a capped init is timed from here.
+    pub fn joined(&self) -> Option<Instant> {
+        self.joined
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -269,4 +316,77 @@ impl Function {
         }
         self.output.lock().unwrap().clone()
     }
+}
+
+/// Makes the child join the cgroup whose `cgroup.procs` is `procs` between fork and exec, so
+/// every instruction of the program runs under the group's quota. Writing "0" moves the writer.
+/// The child then writes the monotonic clock down a pipe, read by [`Joined::when`] once the
+/// spawn has returned (which it does after the exec, so after the write).
+pub fn join_before_exec(cmd: &mut std::process::Command, procs: &std::path::Path) -> Joined {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).expect("a path without NUL");
+    let mut fds = [0; 2];
+    // SAFETY: a valid array for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read, write) = (fds[0], fds[1]);
+    // SAFETY: the closure runs in the forked child before exec and calls only open, write,
+    // close and clock_gettime (async-signal-safe); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let wrote = libc::write(fd, b"0".as_ptr().cast(), 1);
+            libc::close(fd);
+            if wrote != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let ns = monotonic_ns().to_ne_bytes();
+            libc::write(write, ns.as_ptr().cast(), ns.len());
+            Ok(())
+        });
+    }
+    Joined {
+        read,
+        write,
+        before: (Instant::now(), monotonic_ns()),
+    }
+}
+
+/// The pipe a child joining a group writes its time down (see [`join_before_exec`]).
+#[must_use = "read it with when() after the spawn"]
+pub struct Joined {
+    read: i32,
+    write: i32,
+    before: (Instant, u64),
+}
+
+impl Joined {
+    /// When the child had joined, on the harness's `Instant` axis.
+    pub fn when(self) -> Instant {
+        let mut ns = [0u8; 8];
+        // SAFETY: descriptors from pipe2 above, closed once each; `ns` is writable.
+        let got = unsafe {
+            libc::close(self.write);
+            let got = libc::read(self.read, ns.as_mut_ptr().cast(), ns.len());
+            libc::close(self.read);
+            got
+        };
+        assert_eq!(got, 8, "the child wrote when it joined its group");
+        let (instant, mono) = self.before;
+        instant + Duration::from_nanos(u64::from_ne_bytes(ns).saturating_sub(mono))
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: what `Instant` reads on Linux, comparable across processes.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec; clock_gettime is async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }

@@ -345,10 +345,19 @@ def test_every_parameter_the_environment_reads_publishes_a_version(create):
     for name in (used & params) - {"RedisAuthSecretArn"}:  # a secret change: bump Revision
         assert name in described, name
     _, version = create.one("AWS::Lambda::Version")
-    for overrides in ({"StatusCodes": "http"}, {"Revision": "2"}, {"AllowedOrigins": "https://a.example"}):
+    for overrides in ({"StatusCodes": "http"}, {"Revision": "2"}, {"AllowedOrigins": "https://a.example"},
+                      {"MemorySize": "1024"}):
         _, other = Stack(overrides).one("AWS::Lambda::Version")
         assert render(other["Properties"]["Description"], {**create.values, **overrides}) != \
             render(version["Properties"]["Description"], create.values), overrides
+
+
+def test_memory_size_is_the_parameter_and_its_default_is_power_tunes_choice(create):
+    """The default is what scripts/power-tune chose (docs/performance.md, README's deploy section)."""
+    params = raw_template()["Parameters"]
+    assert params["MemorySize"]["Default"] == 512
+    assert str(create.function()["MemorySize"]) == "512"
+    assert str(Stack({"MemorySize": "1024"}).function()["MemorySize"]) == "1024"
 
 
 def test_version_description_fits_lambdas_limit():
@@ -357,9 +366,10 @@ def test_version_description_fits_lambdas_limit():
                max((str(v) for v in p.get("AllowedValues", [p.get("Default", "")])), key=len)
                for n, p in params.items()}
     longest["SessionTtlSeconds"] = str(params["SessionTtlSeconds"]["MaxValue"])
+    longest["MemorySize"] = str(params["MemorySize"]["MaxValue"])
     for mode in ("create", "join"):
         stack = Stack({**(JOIN if mode == "join" else {}), **{k: longest[k] for k in
-                       ("Revision", "StatusCodes", "JwtIssuer", "AllowedOrigins")},
+                       ("Revision", "StatusCodes", "JwtIssuer", "AllowedOrigins", "MemorySize")},
                        **({"RedisUrl": longest["RedisUrl"]} if mode == "join" else {})})
         _, version = stack.one("AWS::Lambda::Version")
         text = render(version["Properties"]["Description"], stack.values)
