@@ -10,7 +10,11 @@
 //!   conditional PutItem against the same servers;
 //! - throughput with `--instances` function processes, each serving one request at a time as
 //!   Lambda does;
-//! - argon2id time for the OWASP parameter sets.
+//! - argon2id time for the OWASP parameter sets;
+//! - logins (issue 14): a warm login against its floor (one verification of ours, one bare
+//!   GetItem), a wrong password against an unknown mobile (their medians must not tell them
+//!   apart), each werkzeug default's verification, and what an upgrade adds (one hash of ours,
+//!   one conditional UpdateItem).
 //!
 //! Invocation durations are taken as Lambda bills them: from the event handed over on
 //! `/invocation/next` to the answer arriving. Results go to `--out` as JSON.
@@ -91,6 +95,22 @@ impl Bench {
     async fn success_event(&mut self) -> (String, Vec<u8>) {
         self.ev.success().await
     }
+}
+
+/// Stores a user with `hash`, as a registration or an import would have.
+async fn put_user(b: &Bench, mobile: &str, hash: &str) {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    b.ddb
+        .put_item()
+        .table_name(&b.table)
+        .item("mobile", s(mobile))
+        .item("user_id", s(&uuid::Uuid::now_v7().to_string()))
+        .item("name", s(mobile))
+        .item("password_hash", s(hash))
+        .item("created_at", s("2026-01-01T00:00:00.000Z"))
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -219,6 +239,88 @@ async fn main() {
             .unwrap();
         put.push(ms(t.elapsed()));
     }
+    // Logins, in the same instance: a success (argon2id, ours) interleaved with its floor (one
+    // verification of ours in process, one bare GetItem as the function makes it), and the two
+    // refusals that must cost alike, a wrong password and an unknown mobile, in turn.
+    let login_mobile = b.mobile();
+    let ours = hashing::hash(&password).unwrap();
+    put_user(&b, &login_mobile, &ours).await;
+    let login_ok = b.ev.login(&login_mobile);
+    let wrong = b.ev.login_with(&login_mobile, "correct horse batterY");
+    let typed = ihome_register::core::domain::TypedPassword::new(common::PASSWORD);
+    for _ in 0..20 {
+        invoke(&api, &login_ok, 200).await;
+    }
+    let (mut login, mut verify, mut getitem) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut wrong_password, mut unknown_mobile) = (Vec::new(), Vec::new());
+    for _ in 0..a.warm {
+        login.push(ms(invoke(&api, &login_ok, 200).await));
+        let t = Instant::now();
+        assert!(hashing::verify(Some(&ours), &typed).unwrap().matched);
+        verify.push(ms(t.elapsed()));
+        let t = Instant::now();
+        b.ddb
+            .get_item()
+            .table_name(&b.table)
+            .key("mobile", AttributeValue::S(login_mobile.clone()))
+            .consistent_read(true)
+            .projection_expression("user_id, #name, password_hash")
+            .expression_attribute_names("#name", "name")
+            .send()
+            .await
+            .unwrap();
+        getitem.push(ms(t.elapsed()));
+        wrong_password.push(ms(invoke(&api, &wrong, 401).await));
+        let stranger = b.mobile();
+        let unknown = b.ev.login(&stranger);
+        unknown_mobile.push(ms(invoke(&api, &unknown, 401).await));
+    }
+    out.insert("warm_login_ms", series(&login));
+    out.insert("floor_verify_ms", json!({"summary": summary(&verify)}));
+    out.insert("floor_getitem_ms", json!({"summary": summary(&getitem)}));
+    out.insert("warm_wrong_password_ms", series(&wrong_password));
+    out.insert("warm_unknown_mobile_ms", series(&unknown_mobile));
+    // Each werkzeug default's verification (in process, the hashes werkzeug made itself), and
+    // an upgrade's write: one conditional UpdateItem, as the function makes it.
+    let vectors: Value =
+        serde_json::from_str(include_str!("../tests/data/werkzeug-vectors.json")).unwrap();
+    let mut legacy = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for v in vectors["vectors"].as_array().unwrap() {
+        let method = v["method"].as_str().unwrap();
+        if v["kind"] != "default" || !seen.insert(method.to_owned()) {
+            continue;
+        }
+        let stored = ihome_register::core::werkzeug::parse(v["hash"].as_str().unwrap()).unwrap();
+        let password = v["password"].as_str().unwrap().as_bytes();
+        let samples: Vec<f64> = (0..20)
+            .map(|_| {
+                let t = Instant::now();
+                assert!(stored.verify(std::hint::black_box(password)), "{method}");
+                ms(t.elapsed())
+            })
+            .collect();
+        legacy.push(json!({"werkzeug": v["werkzeug"], "method": method, "ms": summary(&samples)}));
+    }
+    out.insert("legacy_verify", json!(legacy));
+    let mut update = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        b.ddb
+            .update_item()
+            .table_name(&b.table)
+            .key("mobile", AttributeValue::S(login_mobile.clone()))
+            .update_expression("SET password_hash = :new")
+            .condition_expression("password_hash = :old")
+            .expression_attribute_values(":new", AttributeValue::S(ours.clone()))
+            .expression_attribute_values(":old", AttributeValue::S(ours.clone()))
+            .send()
+            .await
+            .unwrap();
+        update.push(ms(t.elapsed()));
+    }
+    out.insert("floor_updateitem_ms", json!({"summary": summary(&update)}));
+
     let mut forbidden = Vec::new();
     for _ in 0..a.warm {
         reject.push(ms(invoke(&api, &rejected, 400).await));
