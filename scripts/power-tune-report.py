@@ -8,11 +8,14 @@ import platform
 import sys
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 res = json.load(open(sys.argv[1]))
+# When the results were written, not when this report is: it may be redrawn from old results.
+measured = datetime.datetime.fromtimestamp(os.path.getmtime(sys.argv[1]), datetime.timezone.utc)
 docs = sys.argv[2]
 
 # Lambda's arm64 on-demand prices in US East (N. Virginia), the first tier (7.5 billion GB-s a
@@ -66,7 +69,7 @@ lines = [
     "",
     "## Memory size (scripts/power-tune)",
     "",
-    f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+    f"Measured {measured:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
     f"{platform.system()} {platform.release()}, by `scripts/power-tune` (the harness is `benches/power_tune.rs`).",
     "Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB. Here the x86_64",
     "release bootstrap runs under the same Lambda Runtime API harness in a cgroup whose CPU quota is",
@@ -211,7 +214,7 @@ else:
 open(path, "w").write(doc)
 
 # The plot: warm p50 (solid) and p99 (dotted) latency, and cost per million, against memory.
-fig, (lat, cost) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
+fig, (lat, cost) = plt.subplots(1, 2, figsize=(12, 6), constrained_layout=True)
 for i, n in enumerate(names):
     xs = [s["memory_mb"] for s in sizes if op(s, n)]
     color = f"C{i}"
@@ -231,6 +234,10 @@ for ax, title, unit in ((lat, "Warm latency (p50 solid, p99 dotted)", "ms"),
     ax.grid(True, which="both", alpha=0.3)
     if chosen:
         ax.axvline(chosen["memory_mb"], color="black", lw=0.8)
-cost.legend(fontsize=8, loc="upper left")
+dollars = matplotlib.ticker.FuncFormatter(lambda v, _: f"${v:.2f}")
+cost.yaxis.set_major_formatter(dollars)
+cost.yaxis.set_minor_formatter(dollars)
+# Below both plots, where it hides no line.
+fig.legend(*lat.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
 fig.savefig(os.path.join(docs, "power-tune.svg"), metadata={"Date": None})
 print(section)
