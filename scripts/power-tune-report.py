@@ -1,6 +1,6 @@
 """Turns scripts/power-tune's results into the memory-size section of docs/performance.md (between
 its markers; scripts/bench keeps it) and docs/power-tune.svg (matplotlib).
-Usage: power-tune-report.py RESULTS_JSON DOCS_DIR"""
+Usage: power-tune-report.py RESULTS_JSON DOCS_DIR [THE RUN'S OPTIONS...]"""
 import datetime
 import json
 import os
@@ -11,6 +11,7 @@ import matplotlib
 import matplotlib.ticker
 
 matplotlib.use("svg")
+matplotlib.rcParams["svg.hashsalt"] = "power-tune"  # the same results draw the same file
 import matplotlib.pyplot as plt  # noqa: E402
 
 res = json.load(open(sys.argv[1]))
@@ -31,6 +32,8 @@ PRICE_REQUEST = 0.20 / 1e6
 PRICE_NOTE = ("Lambda arm64 in us-east-1, first tier: $0.0000133334 per GB-second and $0.20 per million "
               "requests (AWS's pricing page, as transcribed in 2024 by cloudchipr's Lambda pricing guide and "
               "by artillery 2.0.28's price table; the request price as the page read on 2026-09-20)")
+# The options scripts/power-tune was given, which it hands over after the two paths.
+RUN_ARGS = sys.argv[3:]
 LIMIT_MS = 100  # the rule: the cheapest size whose warm p99 stays under this
 
 sizes = res["sizes"]
@@ -196,7 +199,8 @@ if 3008 in by and 1769 in by:
 lines += [
     "",
     "Command: `scripts/power-tune` (as root; options `--sizes`, `--cold`, `--warm`, `--warm-seconds`,",
-    "`--period-us`, `--gap-ms` go to the harness).",
+    "`--period-us`, `--gap-ms` go to the harness). This run: "
+    f"`{' '.join(['scripts/power-tune'] + RUN_ARGS)}`.",
     "",
     "<!-- power-tune: end -->",
 ]
