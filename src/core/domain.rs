@@ -303,6 +303,33 @@ impl Credentials {
     }
 }
 
+/// A password change, `{password, new_password, new_password2}`, for the session's user: the
+/// current password as typed (verified like a login's), and the new one under the registration's
+/// policy and normalisation. A new password equal to the current one is allowed: the change still
+/// ends every other session, and refusing it would protect nothing the user does not know.
+#[derive(Debug)]
+pub struct PasswordChange {
+    pub current: TypedPassword,
+    pub new: Password,
+}
+
+impl PasswordChange {
+    /// Parses a request body; `mobile` is the session's, which the new password may not be.
+    /// Checks in the contract's order: body, fields, the new password's policy.
+    pub fn from_json(body: &[u8], mobile: &Mobile) -> Result<Self, Rejection> {
+        let fields = Fields::parse(body)?;
+        let (current, new, new2) = (
+            fields.get("password")?,
+            fields.get("new_password")?,
+            fields.get("new_password2")?,
+        );
+        Ok(Self {
+            current: TypedPassword::new(current),
+            new: Password::parse(new, new2, mobile)?,
+        })
+    }
+}
+
 /// Where a login attempt came from, as the throttles count it: the address API Gateway saw
 /// (`requestContext.http.sourceIp` / `identity.sourceIp`), never `X-Forwarded-For`, which the
 /// client writes. An IPv6 address counts as its /64, the block one subscriber is given and can

@@ -10,7 +10,9 @@ use secrecy::SecretString;
 
 use crate::core::domain::{Credentials, Mobile, Source};
 use crate::core::hashing::{self, Verdict};
-use crate::core::ports::{Admission, LoginThrottle, UserId, UserStore, UserStoreError};
+use crate::core::ports::{
+    Admission, LoginThrottle, SessionStore, UserId, UserStore, UserStoreError,
+};
 use crate::core::session::Sessions;
 
 /// A user logged in.
@@ -52,23 +54,37 @@ pub enum LoginError {
     ThrottleStoreUnavailable(#[from] crate::core::ports::ThrottleError),
     #[error("user store unavailable: {0}")]
     UserStoreUnavailable(String),
+    #[error(transparent)]
+    SessionStoreUnavailable(#[from] crate::core::ports::SessionStoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-pub struct Login<U, T> {
+pub struct Login<U, T, S> {
     users: U,
     throttle: T,
     sessions: Sessions,
+    state: S,
 }
 
-impl<U: UserStore, T: LoginThrottle> Login<U, T> {
-    pub fn new(users: U, throttle: T, sessions: Sessions) -> Self {
+impl<U: UserStore, T: LoginThrottle, S: SessionStore> Login<U, T, S> {
+    pub fn new(users: U, throttle: T, sessions: Sessions, state: S) -> Self {
         Self {
             users,
             throttle,
             sessions,
+            state,
         }
+    }
+
+    /// The user store, for the other routes that read a user's item.
+    pub fn users(&self) -> &U {
+        &self.users
+    }
+
+    /// The throttle, for the other routes that take a password guess.
+    pub fn throttle(&self) -> &T {
+        &self.throttle
     }
 
     pub async fn log_in(
@@ -81,7 +97,8 @@ impl<U: UserStore, T: LoginThrottle> Login<U, T> {
             return Err(LoginError::TooManyAttempts { retry_after });
         }
         let user = match self.users.find(&mobile).await {
-            Ok(user) => user,
+            // A disabled account answers as an unknown mobile does, at the same cost.
+            Ok(user) => user.filter(|u| !u.disabled),
             Err(e) => {
                 self.give_back(&mobile, source).await;
                 return Err(LoginError::UserStoreUnavailable(match e {
@@ -106,10 +123,31 @@ impl<U: UserStore, T: LoginThrottle> Login<U, T> {
             // Counted as a failure when admitted.
             return Err(LoginError::BadCredentials);
         };
+        // The token carries the version read with the hash: a change or reset that lands while
+        // this login verifies makes it ended already (the race issue 19 names).
         let set_cookie = self
             .sessions
-            .cookie_for(user.user_id, &mobile, &user.name, SystemTime::now())
+            .cookie_for(
+                user.user_id,
+                &mobile,
+                &user.name,
+                user.session_version,
+                SystemTime::now(),
+            )
             .map_err(|e| LoginError::Internal(e.to_string()))?;
+        // Every verifier refuses a token whose user the store has no version for.
+        if let Err(e) = self
+            .state
+            .remember(
+                user.user_id,
+                user.session_version,
+                self.sessions.version_keep(),
+            )
+            .await
+        {
+            self.give_back(&mobile, source).await;
+            return Err(e.into());
+        }
         if let Err(e) = self.throttle.succeeded(&mobile, source).await {
             tracing::warn!(mobile = %mobile.masked(), error = %e, "failure counts not cleared");
         }

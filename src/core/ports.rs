@@ -45,6 +45,11 @@ pub struct StoredUser {
     /// An argon2id PHC string, or a werkzeug string for a user imported from the old site and
     /// not yet logged in. A secret: never logged.
     pub password_hash: String,
+    /// The user's session version (0 for an item without one): every token issued carries it,
+    /// and one carrying less has been ended (see [`SessionStore`]).
+    pub session_version: u64,
+    /// Set by the operator (`ihome-account disable`): no login, reset or change is allowed.
+    pub disabled: bool,
 }
 
 pub trait UserStore: Send + Sync + 'static {
@@ -65,6 +70,81 @@ pub trait UserStore: Send + Sync + 'static {
         old: &str,
         new: &str,
     ) -> impl Future<Output = Result<bool, UserStoreError>> + Send;
+
+    /// Ends every session of the user: increments the item's session version if the item under
+    /// `mobile` is still `user_id`'s. The new version, or `None` if there is no such item.
+    fn end_sessions(
+        &self,
+        mobile: &Mobile,
+        user_id: UserId,
+    ) -> impl Future<Output = Result<Option<u64>, UserStoreError>> + Send;
+
+    /// Replaces the password and ends every session in one conditional write: only if the item
+    /// is still `seen`'s (its user id, hash and session version), so a concurrent change, reset or
+    /// log out everywhere makes this one fail (`None`) rather than be lost. The new version.
+    fn replace_password(
+        &self,
+        mobile: &Mobile,
+        seen: &StoredUser,
+        new_hash: &str,
+    ) -> impl Future<Output = Result<Option<u64>, UserStoreError>> + Send;
+}
+
+// --- Session state
+
+/// The session store could not be reached, or did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("session store unavailable: {0}")]
+pub struct SessionStoreError(String);
+
+impl SessionStoreError {
+    /// `why` names the failure; it must never carry a token or a user id.
+    pub fn new(why: impl Into<String>) -> Self {
+        Self(why.into())
+    }
+}
+
+/// What the session store knows of one token, read in one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// This very token was logged out.
+    pub token_ended: bool,
+    /// The user's current session version; `None` when the store has no record of the user,
+    /// which only happens when it lost data (every login writes it, for longer than a token
+    /// lives): then nothing can be said, and the token is refused.
+    pub version: Option<u64>,
+}
+
+impl Standing {
+    /// Whether a token carrying `version` may still be used.
+    pub fn admits(&self, version: u64) -> bool {
+        !self.token_ended && self.version.is_some_and(|current| version >= current)
+    }
+}
+
+/// The verifiers' fast copy of what ended sessions (DynamoDB's item holds the durable version).
+pub trait SessionStore: Send + Sync + 'static {
+    /// The token's and its user's records.
+    fn standing(
+        &self,
+        jti: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Standing, SessionStoreError>> + Send;
+
+    /// Ends one token until `until` (its expiry, leeway included).
+    fn end_token(
+        &self,
+        jti: &str,
+        until: SystemTime,
+    ) -> impl Future<Output = Result<(), SessionStoreError>> + Send;
+
+    /// Records the user's session version (never lowering a higher one), for at least `keep`.
+    fn remember(
+        &self,
+        user_id: UserId,
+        version: u64,
+        keep: Duration,
+    ) -> impl Future<Output = Result<(), SessionStoreError>> + Send;
 }
 
 // --- Login throttles
@@ -132,6 +212,14 @@ pub trait LoginThrottle: Send + Sync + 'static {
 
     /// The admitted attempt was never judged (a store failed): takes it back from every count.
     fn withdraw(
+        &self,
+        mobile: &Mobile,
+        source: &Source,
+    ) -> impl Future<Output = Result<(), ThrottleError>> + Send;
+
+    /// The owner proved the number (a reset by SMS code): clears the mobile's own count and the
+    /// (mobile, source) one, lifting a lockout others caused. The per-source count stays.
+    fn forgive(
         &self,
         mobile: &Mobile,
         source: &Source,

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::core::domain::{Mobile, Registration};
 use crate::core::hashing;
 use crate::core::ports::{
-    Attempt, ClaimId, NewUser, SmsCodeStore, SmsStoreError, UserStore, UserStoreError,
+    Attempt, ClaimId, NewUser, SessionStore, SessionStoreError, SmsCodeStore, SmsStoreError,
+    UserStore, UserStoreError,
 };
 use crate::core::session::Sessions;
 
@@ -36,22 +37,26 @@ pub enum RegisterError {
     SmsStoreUnavailable(#[from] SmsStoreError),
     #[error("user store unavailable: {0}")]
     UserStoreUnavailable(String),
+    #[error(transparent)]
+    SessionStoreUnavailable(#[from] SessionStoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
 
-pub struct Registrar<C, U> {
+pub struct Registrar<C, U, S> {
     codes: C,
     users: U,
     sessions: Sessions,
+    state: S,
 }
 
-impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
-    pub fn new(codes: C, users: U, sessions: Sessions) -> Self {
+impl<C: SmsCodeStore, U: UserStore, S: SessionStore> Registrar<C, U, S> {
+    pub fn new(codes: C, users: U, sessions: Sessions, state: S) -> Self {
         Self {
             codes,
             users,
             sessions,
+            state,
         }
     }
 
@@ -116,11 +121,16 @@ impl<C: SmsCodeStore, U: UserStore> Registrar<C, U> {
             created_at: SystemTime::now(),
             replaces_pending,
         };
-        // Signed before the write, so nothing can fail once the user exists.
+        // Signed, and the session version recorded (every verifier refuses a token whose user has
+        // none), before the write, so nothing can fail once the user exists. A record for an id
+        // whose write then fails is harmless: no token names it, and it expires.
         let set_cookie = self
             .sessions
-            .cookie_for(user.user_id, mobile, mobile.as_str(), user.created_at)
+            .cookie_for(user.user_id, mobile, mobile.as_str(), 0, user.created_at)
             .map_err(|e| RegisterError::Internal(e.to_string()))?;
+        self.state
+            .remember(user.user_id, 0, self.sessions.version_keep())
+            .await?;
         self.users.insert(&user).await.map_err(|e| match e {
             UserStoreError::Exists => RegisterError::MobileExists,
             UserStoreError::Unavailable(why) => RegisterError::UserStoreUnavailable(why),

@@ -1,4 +1,7 @@
-//! The session: a signed JWT (HS256) in a cookie, instead of server-side session state.
+//! The session: a signed JWT (HS256) in a cookie, plus the smallest server-side state that lets
+//! one end before its `exp`: each token carries its user's session version (`sv`), and a
+//! [`SessionStore`] says whether this token was logged out and what the user's version is now
+//! (docs/sessions.md, "What ends a session").
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::core::domain::Mobile;
+use crate::core::ports::{SessionStore, SessionStoreError};
 
 /// The token's claims. `exp` = `iat` + the session TTL.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -21,6 +25,10 @@ pub struct Claims {
     pub exp: u64,
     pub iss: String,
     pub jti: String,
+    /// The user's session version when the token was issued; a token from before versions
+    /// existed has none and counts as 0.
+    #[serde(default)]
+    pub sv: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +61,20 @@ pub struct SessionSettings {
     pub cookie_name: String,
 }
 
+impl SessionSettings {
+    /// How long the store must keep a user's version: longer than any token issued now lives.
+    pub fn version_keep(&self) -> Duration {
+        self.ttl + Duration::from_secs(LEEWAY_SECONDS)
+    }
+
+    /// A verifier for the tokens these settings sign.
+    pub fn verifier(&self) -> Verifier {
+        Verifier::new([self.secret.expose_secret().as_bytes()], &self.issuer)
+            .expect("the configuration checked the key's length")
+            .with_cookie_name(&self.cookie_name)
+    }
+}
+
 /// Signs sessions. Built once per cold start.
 #[derive(Clone)]
 pub struct Sessions {
@@ -80,12 +102,14 @@ impl Sessions {
 
     /// The `set-cookie` value carrying a fresh token for the user:
     /// `<name>=<jwt>; Path=/; Max-Age=<ttl>; HttpOnly; Secure; SameSite=Lax`. `name` is the
-    /// user's display name (the mobile, for a user who registered here).
+    /// user's display name (the mobile, for a user who registered here); `version` the user's
+    /// session version, as the store's item holds it.
     pub fn cookie_for(
         &self,
         user_id: Uuid,
         mobile: &Mobile,
         name: &str,
+        version: u64,
         now: SystemTime,
     ) -> Result<SecretString, SessionError> {
         let iat = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -97,6 +121,7 @@ impl Sessions {
             exp: iat + self.ttl.as_secs(),
             iss: self.issuer.clone(),
             jti: Uuid::now_v7().to_string(),
+            sv: version,
         };
         let token = jsonwebtoken::encode(&self.header, &claims, &self.key)
             .map_err(|e| SessionError(format!("{:?}", e.kind())))?;
@@ -105,6 +130,20 @@ impl Sessions {
             self.cookie_name,
             self.ttl.as_secs()
         )))
+    }
+
+    /// The `set-cookie` value that deletes the session cookie, with the attributes a `__Host-`
+    /// cookie must carry for the browser to accept the deletion.
+    pub fn clear_cookie(&self) -> SecretString {
+        SecretString::from(format!(
+            "{}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax",
+            self.cookie_name
+        ))
+    }
+
+    /// How long the store must keep a user's version (see [`SessionSettings::version_keep`]).
+    pub fn version_keep(&self) -> Duration {
+        self.ttl + Duration::from_secs(LEEWAY_SECONDS)
     }
 }
 
@@ -141,6 +180,17 @@ pub enum VerifyError {
     Issuer,
     #[error("the token's claims are not a session's")]
     Claims,
+    /// Logged out, on this device or everywhere, or the account was disabled or its password
+    /// changed or reset since the token was issued.
+    #[error("the session was ended")]
+    Ended,
+    /// The session store holds no record of the user: it lost its data (a flush, a failover).
+    /// Refused, since nothing can say the token was not ended; logging in again rewrites it.
+    #[error("the session's state is unknown")]
+    StateUnknown,
+    /// The session store could not be asked: refused, never accepted unchecked.
+    #[error("the session store is unavailable")]
+    StoreUnavailable,
 }
 
 /// Verifies sessions, for this or any other Rust service. Holds one or more keys: during a
@@ -218,6 +268,20 @@ impl Verifier {
         self.verify(token)
     }
 
+    /// [`Verifier::verify_cookie`], then asks `store` whether the session was ended since: one
+    /// round trip, never cached. What every service accepting the cookie should call.
+    pub async fn verify_cookie_live<S: SessionStore>(
+        &self,
+        cookie_header: &str,
+        store: &S,
+    ) -> Result<Claims, VerifyError> {
+        let claims = self.verify_cookie(cookie_header)?;
+        still_open(claims, store).await.map_err(|e| match e {
+            LiveError::Ended(e) => e,
+            LiveError::Store(_) => VerifyError::StoreUnavailable,
+        })
+    }
+
     /// Verifies a bare token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
@@ -262,6 +326,29 @@ impl Verifier {
     }
 }
 
+/// Why a signed, unexpired token was refused by its store.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// [`VerifyError::Ended`] or [`VerifyError::StateUnknown`].
+    #[error(transparent)]
+    Ended(VerifyError),
+    #[error(transparent)]
+    Store(#[from] SessionStoreError),
+}
+
+/// The claims again if `store` says their session was not ended: this token not logged out, and
+/// its `sv` at least the user's current version.
+pub async fn still_open<S: SessionStore>(claims: Claims, store: &S) -> Result<Claims, LiveError> {
+    let standing = store.standing(&claims.jti, &claims.sub).await?;
+    if standing.admits(claims.sv) {
+        Ok(claims)
+    } else if standing.version.is_none() && !standing.token_ended {
+        Err(LiveError::Ended(VerifyError::StateUnknown))
+    } else {
+        Err(LiveError::Ended(VerifyError::Ended))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +371,7 @@ mod tests {
         let mobile = Mobile::parse("13812345678").unwrap();
         let now = SystemTime::now();
         let cookie = sessions
-            .cookie_for(user_id, &mobile, mobile.as_str(), now)
+            .cookie_for(user_id, &mobile, mobile.as_str(), 3, now)
             .unwrap();
         let cookie = cookie.expose_secret();
 
@@ -309,6 +396,7 @@ mod tests {
             ("13812345678", "13812345678")
         );
         assert_eq!(claims.exp - claims.iat, 600);
+        assert_eq!(claims.sv, 3);
         assert!(Uuid::parse_str(&claims.jti).is_ok());
 
         let header = jsonwebtoken::decode_header(token).unwrap();
@@ -345,6 +433,7 @@ mod tests {
             exp: now.saturating_add_signed(exp_from_now),
             iss: iss.into(),
             jti: Uuid::now_v7().to_string(),
+            sv: 0,
         }
     }
 
@@ -366,7 +455,7 @@ mod tests {
         let user_id = Uuid::now_v7();
         let mobile = Mobile::parse("13812345678").unwrap();
         let cookie = Sessions::new(&settings(86_400))
-            .cookie_for(user_id, &mobile, mobile.as_str(), SystemTime::now())
+            .cookie_for(user_id, &mobile, mobile.as_str(), 0, SystemTime::now())
             .unwrap();
         let verifier = Verifier::new([OLD, SECRET.as_bytes()], "ihome").unwrap();
         let claims = verifier.verify_cookie(cookie.expose_secret()).unwrap();

@@ -5,6 +5,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+use crate::core::account::Account;
 use crate::core::domain::Mobile;
 use crate::core::hashing;
 use crate::core::login::Login;
@@ -15,12 +16,18 @@ use crate::edge::http::Service;
 use crate::edge::metrics::Timed;
 use crate::edge::phases;
 use crate::stores::redis::Redis;
-use crate::stores::sms_codes::{self, CodeRules, RedisSmsCodes};
+use crate::stores::sessions::{self, RedisSessions};
+use crate::stores::sms_codes::{self, CodeRules, Purpose, RedisSmsCodes};
 use crate::stores::throttle::{self, RedisThrottle};
 use crate::stores::users::DynamoUsers;
 
 /// The function: each store's calls timed for the metrics line.
-pub type App = Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>, Timed<RedisThrottle>>;
+pub type App = Service<
+    Timed<RedisSmsCodes>,
+    Timed<DynamoUsers>,
+    Timed<RedisThrottle>,
+    Timed<RedisSessions>,
+>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -57,7 +64,9 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
     phases::mark("redis client");
     let local = tokio::task::spawn_blocking(prepare);
     let warm_up = async {
-        let scripts = sms_codes::scripts().chain(throttle::scripts());
+        let scripts = sms_codes::scripts()
+            .chain(throttle::scripts())
+            .chain(sessions::scripts());
         redis
             .warm_up(config.redis_timeout.min(WARM_UP_LIMIT), scripts)
             .await;
@@ -84,14 +93,36 @@ pub fn prepare() {
     });
 }
 
-/// The service over these stores (each timed), configured by `config`.
+/// The service over these stores (each timed), configured by `config`. Registration and reset
+/// codes, the throttles and the session state share the one Redis connection.
 pub fn assemble(redis: Redis, users: DynamoUsers, config: &Config) -> App {
     let codes = RedisSmsCodes::on(redis.clone(), code_rules(config));
-    let throttle = RedisThrottle::on(redis, config.login_limits);
+    let reset_codes = codes.clone().for_purpose(Purpose::Reset);
+    let throttle = Timed(RedisThrottle::on(redis.clone(), config.login_limits));
+    let state = Timed(RedisSessions::on(redis));
+    let users = Timed(users);
     let sessions = Sessions::new(&config.session);
-    let registrar = Registrar::new(Timed(codes), Timed(users.clone()), sessions.clone());
-    let login = Login::new(Timed(users), Timed(throttle), sessions);
-    Service::new(registrar, login, config)
+    let registrar = Registrar::new(
+        Timed(codes),
+        users.clone(),
+        sessions.clone(),
+        state.clone(),
+    );
+    let login = Login::new(
+        users.clone(),
+        throttle.clone(),
+        sessions.clone(),
+        state.clone(),
+    );
+    let account = Account::new(
+        Timed(reset_codes),
+        users,
+        throttle,
+        sessions,
+        config.session.verifier(),
+        state,
+    );
+    Service::new(registrar, login, account, config)
 }
 
 pub fn code_rules(config: &Config) -> CodeRules {

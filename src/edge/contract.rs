@@ -2,6 +2,7 @@
 //! seed's string codes so existing front ends work; `code` is a stable snake_case reason for
 //! programs; `errmsg` is Chinese (the seed's wording where it had one) or English.
 
+use crate::core::account::AccountError;
 use crate::core::domain::{Rejection, Weakness};
 use crate::core::login::LoginError;
 use crate::core::register::RegisterError;
@@ -14,6 +15,8 @@ pub mod errno {
     pub const DATAEXIST: &str = "4003";
     /// iHome's login answered a wrong password with `DATAERR`.
     pub const DATAERR: &str = "4004";
+    /// iHome's `SESSIONERR`: what its `login_required` answered without a login.
+    pub const SESSIONERR: &str = "4101";
     pub const PARAMERR: &str = "4103";
     pub const REQERR: &str = "4201";
     pub const SERVERERR: &str = "4500";
@@ -30,6 +33,11 @@ pub enum Lang {
 pub enum Outcome {
     Registered,
     LoggedIn,
+    LoggedOut,
+    LoggedOutEverywhere,
+    PasswordChanged,
+    PasswordReset,
+    NotLoggedIn,
     InvalidBody,
     MissingField,
     InvalidMobile,
@@ -44,6 +52,7 @@ pub enum Outcome {
     SmsStoreUnavailable,
     ThrottleStoreUnavailable,
     UserStoreUnavailable,
+    SessionStoreUnavailable,
     BodyTooLarge,
     MethodNotAllowed,
     NotFound,
@@ -69,9 +78,14 @@ pub enum StatusMode {
 
 impl Outcome {
     /// Every row of the contract, once (a weak password stands for each of its reasons).
-    pub const ALL: [Outcome; 21] = [
+    pub const ALL: [Outcome; 27] = [
         Outcome::Registered,
         Outcome::LoggedIn,
+        Outcome::LoggedOut,
+        Outcome::LoggedOutEverywhere,
+        Outcome::PasswordChanged,
+        Outcome::PasswordReset,
+        Outcome::NotLoggedIn,
         Outcome::InvalidBody,
         Outcome::MissingField,
         Outcome::InvalidMobile,
@@ -86,6 +100,7 @@ impl Outcome {
         Outcome::SmsStoreUnavailable,
         Outcome::ThrottleStoreUnavailable,
         Outcome::UserStoreUnavailable,
+        Outcome::SessionStoreUnavailable,
         Outcome::BodyTooLarge,
         Outcome::MethodNotAllowed,
         Outcome::NotFound,
@@ -104,6 +119,11 @@ impl Outcome {
         match self {
             Registered => (201, errno::OK, "registered"),
             LoggedIn => (200, errno::OK, "logged_in"),
+            LoggedOut => (200, errno::OK, "logged_out"),
+            LoggedOutEverywhere => (200, errno::OK, "logged_out_everywhere"),
+            PasswordChanged => (200, errno::OK, "password_changed"),
+            PasswordReset => (200, errno::OK, "password_reset"),
+            NotLoggedIn => (401, errno::SESSIONERR, "not_logged_in"),
             InvalidBody => (400, errno::PARAMERR, "invalid_body"),
             MissingField => (400, errno::PARAMERR, "missing_field"),
             InvalidMobile => (400, errno::PARAMERR, "invalid_mobile"),
@@ -118,6 +138,7 @@ impl Outcome {
             SmsStoreUnavailable => (503, errno::DBERR, "sms_store_unavailable"),
             ThrottleStoreUnavailable => (503, errno::DBERR, "throttle_store_unavailable"),
             UserStoreUnavailable => (503, errno::DBERR, "user_store_unavailable"),
+            SessionStoreUnavailable => (503, errno::DBERR, "session_store_unavailable"),
             BodyTooLarge => (413, errno::REQERR, "body_too_large"),
             MethodNotAllowed => (405, errno::REQERR, "method_not_allowed"),
             NotFound => (404, errno::REQERR, "not_found"),
@@ -151,6 +172,11 @@ impl Outcome {
         let (zh, en) = match self {
             Registered => ("注册成功", "registered"),
             LoggedIn => ("登录成功", "logged in"),
+            LoggedOut => ("已退出登录", "logged out"),
+            LoggedOutEverywhere => ("已在所有设备上退出登录", "logged out on every device"),
+            PasswordChanged => ("密码已修改", "password changed"),
+            PasswordReset => ("密码已重置", "password reset; logged in"),
+            NotLoggedIn => ("用户未登录", "not logged in"),
             InvalidBody => ("参数错误", "the body must be a JSON object"),
             MissingField => (
                 "参数不完整",
@@ -195,12 +221,16 @@ impl Outcome {
                 "the login throttle store is unavailable; try again",
             ),
             UserStoreUnavailable => ("查询数据库异常", "the user store is unavailable; try again"),
+            SessionStoreUnavailable => (
+                "查询数据库异常",
+                "the session store is unavailable; try again",
+            ),
             BodyTooLarge => ("请求体过大", "the body is larger than 16 KiB"),
-            MethodNotAllowed => ("请求方法不允许", "only POST is allowed"),
+            MethodNotAllowed => ("请求方法不允许", "this method is not allowed here"),
             NotFound => ("接口不存在", "no such route"),
             ForbiddenOrigin => (
                 "非法请求",
-                "requests from other sites may not register or log in",
+                "requests from other sites may not register, log in or change a session",
             ),
             Internal => ("内部错误", "internal error"),
         };
@@ -232,6 +262,7 @@ impl From<&RegisterError> for Outcome {
             RegisterError::MobileExists => Self::MobileExists,
             RegisterError::SmsStoreUnavailable(_) => Self::SmsStoreUnavailable,
             RegisterError::UserStoreUnavailable(_) => Self::UserStoreUnavailable,
+            RegisterError::SessionStoreUnavailable(_) => Self::SessionStoreUnavailable,
             RegisterError::Internal(_) => Self::Internal,
         }
     }
@@ -244,7 +275,26 @@ impl From<&LoginError> for Outcome {
             LoginError::TooManyAttempts { .. } => Self::TooManyAttempts,
             LoginError::ThrottleStoreUnavailable(_) => Self::ThrottleStoreUnavailable,
             LoginError::UserStoreUnavailable(_) => Self::UserStoreUnavailable,
+            LoginError::SessionStoreUnavailable(_) => Self::SessionStoreUnavailable,
             LoginError::Internal(_) => Self::Internal,
+        }
+    }
+}
+
+impl From<&AccountError> for Outcome {
+    fn from(e: &AccountError) -> Self {
+        match e {
+            AccountError::NotLoggedIn => Self::NotLoggedIn,
+            AccountError::Rejected(r) => Self::from(*r),
+            AccountError::BadCredentials => Self::BadCredentials,
+            AccountError::TooManyAttempts { .. } => Self::TooManyAttempts,
+            AccountError::SmsCodeExpired => Self::SmsCodeExpired,
+            AccountError::SmsCodeMismatch => Self::SmsCodeMismatch,
+            AccountError::SessionStoreUnavailable(_) => Self::SessionStoreUnavailable,
+            AccountError::ThrottleStoreUnavailable(_) => Self::ThrottleStoreUnavailable,
+            AccountError::SmsStoreUnavailable(_) => Self::SmsStoreUnavailable,
+            AccountError::UserStoreUnavailable(_) => Self::UserStoreUnavailable,
+            AccountError::Internal(_) => Self::Internal,
         }
     }
 }
@@ -307,7 +357,9 @@ mod tests {
             assert_eq!(o.status_in(StatusMode::Http), o.status(), "{o:?}");
             let ihome = o.status_in(StatusMode::Ihome);
             match o.parts().1 {
-                "0" | "4001" | "4002" | "4003" | "4004" | "4103" => assert_eq!(ihome, 200, "{o:?}"),
+                "0" | "4001" | "4002" | "4003" | "4004" | "4101" | "4103" => {
+                    assert_eq!(ihome, 200, "{o:?}")
+                }
                 "4201" if o == TooManyAttempts => assert_eq!(ihome, 200, "iHome's login"),
                 "4201" | "4500" => assert_eq!(ihome, o.status(), "{o:?}"),
                 other => panic!("{o:?}: unexpected errno {other}"),

@@ -14,16 +14,17 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::core::account::Account;
 use crate::core::domain::Source;
 use crate::core::login::Login;
-use crate::core::ports::{LoginThrottle, SmsCodeStore, UserStore};
+use crate::core::ports::{LoginThrottle, SessionStore, SmsCodeStore, UserStore};
 use crate::core::register::Registrar;
 use crate::core::timing::{Spent, measured};
 use crate::edge::config::Config;
 use crate::edge::contract::{Lang, Outcome, StatusMode, negotiate};
 use crate::edge::metrics::Metrics;
 use crate::edge::origin::OriginPolicy;
-use crate::edge::routes::{self, Reply};
+use crate::edge::routes::{self, Reply, session_end::Scope};
 
 /// Bodies above this get 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -31,21 +32,29 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
-/// The function as Lambda sees it: registration and login behind the edge's own rules (which
-/// origins may post, which statuses answers carry). Built once per cold start.
-pub struct Service<C, U, T> {
-    pub registrar: Registrar<C, U>,
-    pub login: Login<U, T>,
+/// The function as Lambda sees it: registration, login and the rest of a credential's life
+/// behind the edge's own rules (which origins may call, which statuses answers carry). Built once
+/// per cold start.
+pub struct Service<C, U, T, S> {
+    pub registrar: Registrar<C, U, S>,
+    pub login: Login<U, T, S>,
+    pub account: Account<C, U, T, S>,
     pub origins: OriginPolicy,
     pub status_mode: StatusMode,
     pub metrics: Metrics,
 }
 
-impl<C, U, T> Service<C, U, T> {
-    pub fn new(registrar: Registrar<C, U>, login: Login<U, T>, config: &Config) -> Self {
+impl<C, U, T, S> Service<C, U, T, S> {
+    pub fn new(
+        registrar: Registrar<C, U, S>,
+        login: Login<U, T, S>,
+        account: Account<C, U, T, S>,
+        config: &Config,
+    ) -> Self {
         Self {
             registrar,
             login,
+            account,
             origins: OriginPolicy::new(config),
             status_mode: config.status_mode,
             metrics: Metrics::new(&config.metrics_namespace),
@@ -55,8 +64,8 @@ impl<C, U, T> Service<C, U, T> {
 
 /// Answers one request. Never fails: a panic inside the registration becomes a 500 in the
 /// contract rather than a failed invocation (which API Gateway would turn into a bare 502).
-pub async fn handle<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
-    service: Arc<Service<C, U, T>>,
+pub async fn handle<C: SmsCodeStore, U: UserStore, T: LoginThrottle, S: SessionStore>(
+    service: Arc<Service<C, U, T, S>>,
     req: Request,
 ) -> Response<Body> {
     let lang = negotiate(
@@ -69,51 +78,112 @@ pub async fn handle<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
     // The task carries the invocation's span, so its log lines keep the request id.
     let task =
         measured(async move { respond(&in_task, req).await }).instrument(tracing::Span::current());
-    let (reply, spent) = match tokio::spawn(task).await {
-        Ok(answer) => answer,
+    let (reply, spent, allow) = match tokio::spawn(task).await {
+        Ok(((reply, allow), spent)) => (reply, spent, allow),
         Err(e) => {
             tracing::error!(panicked = e.is_panic(), "request task failed");
-            (Reply::of(Outcome::Internal), Spent::default())
+            (Reply::of(Outcome::Internal), Spent::default(), None)
         }
     };
     service
         .metrics
         .emit(reply.outcome, spent, request_id.as_deref());
-    answer(reply, lang, service.status_mode)
+    let mut response = answer(reply, lang, service.status_mode);
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+    }
+    response
 }
 
-/// The routes, each `POST` only. The path is the event's own (`raw_http_path`): without the
-/// REST API's stage, as the API's routes name it.
+/// The paths. The path is the event's own (`raw_http_path`): without the REST API's stage, as
+/// the API's routes name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// `/api/v1.0/users`: POST registers.
+    Users,
+    /// `/api/v1.0/sessions`: POST logs in, DELETE logs out everywhere.
+    Sessions,
+    /// `/api/v1.0/session`: DELETE logs out (the path iHome's my.js calls).
+    Session,
+    /// `/api/v1.0/users/password`: PUT changes the password.
+    Password,
+    /// `/api/v1.0/password_resets`: POST resets a forgotten password with an SMS code.
+    PasswordResets,
+}
+
+/// A path and a method it takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// `/api/v1.0/users`: registration.
     Register,
-    /// `/api/v1.0/sessions`: login.
     Login,
+    LogOut,
+    LogOutEverywhere,
+    ChangePassword,
+    ResetPassword,
 }
 
-impl Route {
+impl Path {
     pub fn of(path: &str) -> Option<Self> {
         match path {
-            "/api/v1.0/users" => Some(Self::Register),
-            "/api/v1.0/sessions" => Some(Self::Login),
+            "/api/v1.0/users" => Some(Self::Users),
+            "/api/v1.0/sessions" => Some(Self::Sessions),
+            "/api/v1.0/session" => Some(Self::Session),
+            "/api/v1.0/users/password" => Some(Self::Password),
+            "/api/v1.0/password_resets" => Some(Self::PasswordResets),
             _ => None,
+        }
+    }
+
+    /// The route `method` names on this path, if any.
+    pub fn route(self, method: &Method) -> Option<Route> {
+        Some(match (self, method.as_str()) {
+            (Self::Users, "POST") => Route::Register,
+            (Self::Sessions, "POST") => Route::Login,
+            (Self::Sessions, "DELETE") => Route::LogOutEverywhere,
+            (Self::Session, "DELETE") => Route::LogOut,
+            (Self::Password, "PUT") => Route::ChangePassword,
+            (Self::PasswordResets, "POST") => Route::ResetPassword,
+            _ => return None,
+        })
+    }
+
+    /// The `allow` header of a 405 on this path.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Self::Users | Self::PasswordResets => "POST",
+            Self::Sessions => "POST, DELETE",
+            Self::Session => "DELETE",
+            Self::Password => "PUT",
         }
     }
 }
 
 /// What every route shares, in this order, all before any store is touched: the path, the
-/// method, the origin, the size; then the route's own file reads the body.
-async fn respond<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
-    service: &Service<C, U, T>,
+/// method, the origin, the size; then the route's own file reads the session and the body. The
+/// second value is the `allow` header of a 405.
+async fn respond<C: SmsCodeStore, U: UserStore, T: LoginThrottle, S: SessionStore>(
+    service: &Service<C, U, T, S>,
     req: Request,
-) -> Reply {
-    let Some(route) = Route::of(req.raw_http_path()) else {
-        return Reply::refused(Outcome::NotFound);
+) -> (Reply, Option<&'static str>) {
+    let Some(path) = Path::of(req.raw_http_path()) else {
+        return (Reply::refused(Outcome::NotFound), None);
     };
-    if req.method() != Method::POST {
-        return Reply::refused(Outcome::MethodNotAllowed);
-    }
+    let Some(route) = path.route(req.method()) else {
+        return (
+            Reply::refused(Outcome::MethodNotAllowed),
+            Some(path.allow()),
+        );
+    };
+    (route_checked(service, &req, route).await, None)
+}
+
+async fn route_checked<C: SmsCodeStore, U: UserStore, T: LoginThrottle, S: SessionStore>(
+    service: &Service<C, U, T, S>,
+    req: &Request,
+    route: Route,
+) -> Reply {
     if let Err(why) = service.origins.check(req.headers()) {
         let header = |name| {
             let value = req.headers().get(name).map(|v| v.as_bytes());
@@ -137,13 +207,33 @@ async fn respond<C: SmsCodeStore, U: UserStore, T: LoginThrottle>(
     if body.len() > MAX_BODY_BYTES {
         return Reply::refused(Outcome::BodyTooLarge);
     }
+    let source = || Source::from_address(source_address(req));
+    let cookie = cookie_header(req);
+    let cookie = cookie.as_deref();
+    let account = &service.account;
     match route {
         Route::Register => routes::register::respond(&service.registrar, body).await,
-        Route::Login => {
-            let source = Source::from_address(source_address(&req));
-            routes::login::respond(&service.login, body, &source).await
+        Route::Login => routes::login::respond(&service.login, body, &source()).await,
+        Route::LogOut => routes::session_end::respond(account, cookie, Scope::ThisOne).await,
+        Route::LogOutEverywhere => {
+            routes::session_end::respond(account, cookie, Scope::Everywhere).await
         }
+        Route::ChangePassword => routes::password::respond(account, cookie, body, &source()).await,
+        Route::ResetPassword => routes::reset::respond(account, body, &source()).await,
     }
+}
+
+/// The request's cookies as one `Cookie` header value. HTTP API (payload 2.0) events carry them
+/// in `cookies`, which lambda_http joins into a `cookie` header; REST API events carry the
+/// header itself. Several `cookie` headers (HTTP/2 may split them) are joined with `; `.
+fn cookie_header(req: &Request) -> Option<String> {
+    let parts: Vec<&str> = req
+        .headers()
+        .get_all(lambda_http::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// The address API Gateway saw the request come from: `requestContext.http.sourceIp` (HTTP API,
@@ -196,9 +286,6 @@ pub fn answer(reply: Reply, lang: Lang, mode: StatusMode) -> Response<Body> {
     } else if outcome.status() == 503 {
         response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
     }
-    if outcome == Outcome::MethodNotAllowed {
-        response = response.header(ALLOW, "POST");
-    }
     if let Some(value) = cookie.and_then(|c| HeaderValue::from_str(c.expose_secret()).ok()) {
         response = response.header(SET_COOKIE, value);
     }
@@ -215,8 +302,8 @@ mod tests {
     use super::*;
     use crate::core::domain::{Mobile, SmsCode};
     use crate::core::ports::{
-        Admission, Attempt, ClaimId, NewUser, SmsStoreError, StoredUser, ThrottleError, UserId,
-        UserStoreError,
+        Admission, Attempt, ClaimId, NewUser, SessionStoreError, SmsStoreError, Standing,
+        StoredUser, ThrottleError, UserId, UserStoreError,
     };
     use crate::core::session::Sessions;
     use crate::edge::config::Config;
@@ -257,6 +344,38 @@ mod tests {
         async fn replace_hash(&self, _: &Mobile, _: &str, _: &str) -> Result<bool, UserStoreError> {
             panic!("unexpected bug")
         }
+        async fn end_sessions(&self, _: &Mobile, _: UserId) -> Result<Option<u64>, UserStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn replace_password(
+            &self,
+            _: &Mobile,
+            _: &StoredUser,
+            _: &str,
+        ) -> Result<Option<u64>, UserStoreError> {
+            panic!("unexpected bug")
+        }
+    }
+
+    impl SessionStore for Panics {
+        async fn standing(&self, _: &str, _: &str) -> Result<Standing, SessionStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn end_token(
+            &self,
+            _: &str,
+            _: std::time::SystemTime,
+        ) -> Result<(), SessionStoreError> {
+            panic!("unexpected bug")
+        }
+        async fn remember(
+            &self,
+            _: UserId,
+            _: u64,
+            _: std::time::Duration,
+        ) -> Result<(), SessionStoreError> {
+            panic!("unexpected bug")
+        }
     }
 
     impl LoginThrottle for Panics {
@@ -269,9 +388,12 @@ mod tests {
         async fn withdraw(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
             panic!("unexpected bug")
         }
+        async fn forgive(&self, _: &Mobile, _: &Source) -> Result<(), ThrottleError> {
+            panic!("unexpected bug")
+        }
     }
 
-    fn service(env: &[(&str, &str)]) -> Arc<Service<Panics, Panics, Panics>> {
+    fn service(env: &[(&str, &str)]) -> Arc<Service<Panics, Panics, Panics, Panics>> {
         let config = Config::from_lookup(|k| match k {
             "USERS_TABLE" => Some("users".into()),
             "REDIS_URL" => Some("redis://127.0.0.1:1".into()),
@@ -282,9 +404,12 @@ mod tests {
                 .map(|(_, v)| v.to_string()),
         })
         .unwrap();
-        let registrar = Registrar::new(Panics, Panics, Sessions::new(&config.session));
-        let login = Login::new(Panics, Panics, Sessions::new(&config.session));
-        Arc::new(Service::new(registrar, login, &config))
+        let sessions = Sessions::new(&config.session);
+        let registrar = Registrar::new(Panics, Panics, sessions.clone(), Panics);
+        let login = Login::new(Panics, Panics, sessions.clone(), Panics);
+        let verifier = config.session.verifier();
+        let account = Account::new(Panics, Panics, Panics, sessions, verifier, Panics);
+        Arc::new(Service::new(registrar, login, account, &config))
     }
 
     /// The registered event with `body` and extra headers.

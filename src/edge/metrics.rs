@@ -28,8 +28,9 @@ use serde_json::{Map, Value, json};
 
 use crate::core::domain::{Mobile, SmsCode, Source};
 use crate::core::ports::{
-    Admission, Attempt, ClaimId, LoginThrottle, NewUser, SmsCodeStore, SmsStoreError, StoredUser,
-    ThrottleError, UserId, UserStore, UserStoreError,
+    Admission, Attempt, ClaimId, LoginThrottle, NewUser, SessionStore, SessionStoreError,
+    SmsCodeStore, SmsStoreError, Standing, StoredUser, ThrottleError, UserId, UserStore,
+    UserStoreError,
 };
 use crate::core::timing::{Spent, Stage, timed};
 use crate::edge::contract::Outcome;
@@ -77,6 +78,42 @@ impl<U: UserStore> UserStore for Timed<U> {
     ) -> Result<bool, UserStoreError> {
         timed(Stage::DynamoDb, self.0.replace_hash(mobile, old, new)).await
     }
+    async fn end_sessions(
+        &self,
+        mobile: &Mobile,
+        user_id: UserId,
+    ) -> Result<Option<u64>, UserStoreError> {
+        timed(Stage::DynamoDb, self.0.end_sessions(mobile, user_id)).await
+    }
+    async fn replace_password(
+        &self,
+        mobile: &Mobile,
+        seen: &StoredUser,
+        new_hash: &str,
+    ) -> Result<Option<u64>, UserStoreError> {
+        timed(
+            Stage::DynamoDb,
+            self.0.replace_password(mobile, seen, new_hash),
+        )
+        .await
+    }
+}
+
+impl<S: SessionStore> SessionStore for Timed<S> {
+    async fn standing(&self, jti: &str, user_id: &str) -> Result<Standing, SessionStoreError> {
+        timed(Stage::Redis, self.0.standing(jti, user_id)).await
+    }
+    async fn end_token(&self, jti: &str, until: SystemTime) -> Result<(), SessionStoreError> {
+        timed(Stage::Redis, self.0.end_token(jti, until)).await
+    }
+    async fn remember(
+        &self,
+        user_id: UserId,
+        version: u64,
+        keep: Duration,
+    ) -> Result<(), SessionStoreError> {
+        timed(Stage::Redis, self.0.remember(user_id, version, keep)).await
+    }
 }
 
 impl<T: LoginThrottle> LoginThrottle for Timed<T> {
@@ -88,6 +125,9 @@ impl<T: LoginThrottle> LoginThrottle for Timed<T> {
     }
     async fn withdraw(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
         timed(Stage::Redis, self.0.withdraw(mobile, source)).await
+    }
+    async fn forgive(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
+        timed(Stage::Redis, self.0.forgive(mobile, source)).await
     }
 }
 

@@ -40,8 +40,27 @@ use crate::core::domain::{Mobile, SmsCode};
 use crate::core::ports::{Attempt, ClaimId, SmsCodeStore, SmsStoreError, UserId};
 use crate::stores::redis::Redis;
 
+/// The key of a registration code (the one the iHome issuer has always written).
 pub fn key(mobile: &Mobile) -> String {
-    format!("sms_code_{}", mobile.as_str())
+    Purpose::Register.key(mobile)
+}
+
+/// What a code was issued for; each purpose has its own key, so a code can serve no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `sms_code_<mobile>`: registering a new number.
+    Register,
+    /// `sms_code_reset_<mobile>`: resetting a forgotten password (sent to registered numbers).
+    Reset,
+}
+
+impl Purpose {
+    pub fn key(self, mobile: &Mobile) -> String {
+        match self {
+            Purpose::Register => format!("sms_code_{}", mobile.as_str()),
+            Purpose::Reset => format!("sms_code_reset_{}", mobile.as_str()),
+        }
+    }
 }
 
 /// Reads a record, `code|wrong|owner|lease end` then `|pending` if any; anything else is the
@@ -120,6 +139,7 @@ static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&SOURCES[
 pub struct RedisSmsCodes {
     redis: Redis,
     rules: CodeRules,
+    purpose: Purpose,
 }
 
 /// How long a claim lasts and how many wrong tries a code takes.
@@ -153,9 +173,19 @@ impl RedisSmsCodes {
         Ok(Self::on(Redis::with_client(client, timeout)?, rules))
     }
 
-    /// On a shared connection.
+    /// Registration codes, on a shared connection.
     pub fn on(redis: Redis, rules: CodeRules) -> Self {
-        Self { redis, rules }
+        Self {
+            redis,
+            rules,
+            purpose: Purpose::Register,
+        }
+    }
+
+    /// Codes for `purpose` instead.
+    pub fn for_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
     }
 
     /// Connects and loads the scripts ahead of the first request, waiting at most `limit`.
@@ -170,7 +200,7 @@ impl RedisSmsCodes {
         args: &[&str],
     ) -> Result<T, SmsStoreError> {
         self.redis
-            .run(script, &[&key(mobile)], args)
+            .run(script, &[&self.purpose.key(mobile)], args)
             .await
             .map_err(|e| SmsStoreError::new(e.to_string()))
     }

@@ -145,4 +145,21 @@ impl LoginThrottle for RedisThrottle {
     async fn withdraw(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
         self.settle("withdraw", mobile, source).await
     }
+
+    async fn forgive(&self, mobile: &Mobile, source: &Source) -> Result<(), ThrottleError> {
+        let [mobile_source, _, mobile_only] = keys(mobile, source);
+        self.redis
+            .with_reconnect(|mut conn| {
+                let keys = [mobile_source.clone(), mobile_only.clone()];
+                async move {
+                    redis::cmd("DEL")
+                        .arg(&keys)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                }
+            })
+            .await
+            .map(drop)
+            .map_err(|e| ThrottleError::new(e.to_string()))
+    }
 }

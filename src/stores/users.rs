@@ -4,6 +4,10 @@
 //! when that request could not learn whether its write landed. A login reads the item (strongly
 //! consistent: a user who has just registered can log in at once) and may replace its password
 //! hash, only if it is still the one the login verified.
+//!
+//! The item's `session_version` (absent = 0) is the durable record of what ended the user's
+//! sessions: log out everywhere, a password change or reset and a disable increment it, each in
+//! one conditional update; `disabled` (BOOL) is written by the operator command only.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,14 +15,14 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::core::domain::Mobile;
-use crate::core::ports::{NewUser, StoredUser, UserStore, UserStoreError};
+use crate::core::ports::{NewUser, StoredUser, UserId, UserStore, UserStoreError};
 
 /// The DynamoDB adapter. Needs `dynamodb:PutItem` (registration), `dynamodb:GetItem` of
-/// `user_id`, `name` and `password_hash`, and `dynamodb:UpdateItem` of `password_hash` (login)
-/// on the table.
+/// `user_id`, `name`, `password_hash`, `session_version` and `disabled`, and
+/// `dynamodb:UpdateItem` of `password_hash` and `session_version` on the table.
 #[derive(Clone, Debug)]
 pub struct DynamoUsers {
     client: aws_sdk_dynamodb::Client,
@@ -89,7 +93,7 @@ impl UserStore for DynamoUsers {
             .table_name(&self.table)
             .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
             .consistent_read(true)
-            .projection_expression("user_id, #name, password_hash")
+            .projection_expression("user_id, #name, password_hash, session_version, disabled")
             .expression_attribute_names("#name", "name")
             .send()
             .await
@@ -104,12 +108,22 @@ impl UserStore for DynamoUsers {
             .and_then(|id| uuid::Uuid::try_parse(id).ok())
             .ok_or_else(|| unreadable("user_id"))?;
         let password_hash = text("password_hash").ok_or_else(|| unreadable("password_hash"))?;
+        let session_version = match item.get("session_version") {
+            None => 0,
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| unreadable("session_version"))?,
+        };
         Ok(Some(StoredUser {
             user_id,
             name: text("name")
                 .map_or(mobile.as_str(), String::as_str)
                 .to_owned(),
             password_hash: password_hash.to_owned(),
+            session_version,
+            disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
         }))
     }
 
@@ -138,6 +152,134 @@ impl UserStore for DynamoUsers {
                 _ => Err(UserStoreError::Unavailable(describe(&err))),
             },
         }
+    }
+
+    async fn end_sessions(
+        &self,
+        mobile: &Mobile,
+        user_id: UserId,
+    ) -> Result<Option<u64>, UserStoreError> {
+        let n = |v: &str| AttributeValue::N(v.to_owned());
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
+            .update_expression("SET session_version = if_not_exists(session_version, :zero) + :one")
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":zero", n("0"))
+            .expression_attribute_values(":one", n("1"))
+            .expression_attribute_values(":user", AttributeValue::S(user_id.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => version_of(&out.attributes.unwrap_or_default()).map(Some),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(UserStoreError::Unavailable(describe(&err))),
+            },
+        }
+    }
+
+    async fn replace_password(
+        &self,
+        mobile: &Mobile,
+        seen: &StoredUser,
+        new_hash: &str,
+    ) -> Result<Option<u64>, UserStoreError> {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let next = seen.session_version + 1;
+        let version_unchanged = if seen.session_version == 0 {
+            "(attribute_not_exists(session_version) OR session_version = :seen)"
+        } else {
+            "session_version = :seen"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("mobile", s(mobile.as_str()))
+            .update_expression("SET password_hash = :new, session_version = :next")
+            .condition_expression(format!(
+                "user_id = :user AND password_hash = :old AND {version_unchanged}"
+            ))
+            .expression_attribute_values(":new", s(new_hash))
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":user", s(&seen.user_id.to_string()))
+            .expression_attribute_values(":old", s(&seen.password_hash))
+            .expression_attribute_values(":seen", n(seen.session_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(next)),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(UserStoreError::Unavailable(describe(&err))),
+            },
+        }
+    }
+}
+
+impl DynamoUsers {
+    /// The operator's switch (`ihome-account`): `disabled` set (and every session ended: the
+    /// version incremented) or removed. The user's id and session version after it, or `None`
+    /// when no user has that mobile.
+    pub async fn set_disabled(
+        &self,
+        mobile: &Mobile,
+        disabled: bool,
+    ) -> Result<Option<(UserId, u64)>, UserStoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
+            .condition_expression("attribute_exists(mobile)")
+            .return_values(ReturnValue::AllNew);
+        let update = if disabled {
+            update
+                .update_expression(
+                    "SET disabled = :yes, session_version = if_not_exists(session_version, :zero) + :one",
+                )
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        } else {
+            update.update_expression("REMOVE disabled")
+        };
+        let item = match update.send().await {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(err) => {
+                return match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                    _ => Err(UserStoreError::Unavailable(describe(&err))),
+                };
+            }
+        };
+        let user_id = item
+            .get("user_id")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+            .ok_or_else(|| UserStoreError::Unavailable("item without a usable user_id".into()))?;
+        Ok(Some((user_id, version_of(&item)?)))
+    }
+}
+
+/// The `session_version` of an item (absent: 0).
+fn version_of(
+    item: &std::collections::HashMap<String, AttributeValue>,
+) -> Result<u64, UserStoreError> {
+    match item.get("session_version") {
+        None => Ok(0),
+        Some(v) => v
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                UserStoreError::Unavailable("item without a usable session_version".into())
+            }),
     }
 }
 

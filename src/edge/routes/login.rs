@@ -2,12 +2,12 @@
 
 use crate::core::domain::{Credentials, Source};
 use crate::core::login::{Login, LoginError};
-use crate::core::ports::{LoginThrottle, UserStore};
+use crate::core::ports::{LoginThrottle, SessionStore, UserStore};
 use crate::edge::contract::Outcome;
 use crate::edge::routes::Reply;
 
-pub async fn respond<U: UserStore, T: LoginThrottle>(
-    login: &Login<U, T>,
+pub async fn respond<U: UserStore, T: LoginThrottle, S: SessionStore>(
+    login: &Login<U, T, S>,
     body: &[u8],
     source: &Source,
 ) -> Reply {
@@ -33,6 +33,7 @@ pub async fn respond<U: UserStore, T: LoginThrottle>(
             match &err {
                 LoginError::ThrottleStoreUnavailable(_)
                 | LoginError::UserStoreUnavailable(_)
+                | LoginError::SessionStoreUnavailable(_)
                 | LoginError::Internal(_) => {
                     tracing::error!(code = outcome.code(), %mobile, error = %err, "login failed")
                 }

@@ -1,13 +1,13 @@
 //! `POST /api/v1.0/users`: a registration, `{mobile, sms_code, password, password2}`.
 
 use crate::core::domain::Registration;
-use crate::core::ports::{SmsCodeStore, UserStore};
+use crate::core::ports::{SessionStore, SmsCodeStore, UserStore};
 use crate::core::register::{RegisterError, Registrar};
 use crate::edge::contract::Outcome;
 use crate::edge::routes::Reply;
 
-pub async fn respond<C: SmsCodeStore, U: UserStore>(
-    registrar: &Registrar<C, U>,
+pub async fn respond<C: SmsCodeStore, U: UserStore, S: SessionStore>(
+    registrar: &Registrar<C, U, S>,
     body: &[u8],
 ) -> Reply {
     let form = match Registration::from_json(body) {
@@ -28,6 +28,7 @@ pub async fn respond<C: SmsCodeStore, U: UserStore>(
             match &err {
                 RegisterError::SmsStoreUnavailable(_)
                 | RegisterError::UserStoreUnavailable(_)
+                | RegisterError::SessionStoreUnavailable(_)
                 | RegisterError::Internal(_) => {
                     tracing::error!(code = outcome.code(), %mobile, error = %err, "registration failed")
                 }

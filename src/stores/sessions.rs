@@ -1,0 +1,131 @@
+//! The verifiers' fast copy of what ended sessions, in Redis (docs/sessions.md, "What ends a
+//! session"):
+//!
+//! - `session_ended:<jti>` = `1`: that token was logged out. It expires with the token (its `exp`
+//!   plus the verifiers' leeway), so the set never grows past the live tokens.
+//! - `session_user:<user_id>` = the user's session version, a decimal integer. Every token
+//!   carries the version it was issued under (`sv`); one carrying less was ended by a log out
+//!   everywhere, a password change or reset, or a disable. Written at every registration and
+//!   login (so a live token's user always has it) and at every ending, never lowered (a late
+//!   write of an older version keeps the newer one), and kept for longer than a token lives.
+//!
+//! A verifier reads both in one `MGET`. The durable copy of the version is the DynamoDB item's
+//! `session_version`, written first; a missing user key means Redis lost its data, and the token
+//! is refused (the next login writes it again from the item).
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Script;
+
+use crate::core::ports::{SessionStore, SessionStoreError, Standing, UserId};
+use crate::stores::redis::Redis;
+
+pub fn ended_key(jti: &str) -> String {
+    format!("session_ended:{jti}")
+}
+
+pub fn user_key(user_id: &str) -> String {
+    format!("session_user:{user_id}")
+}
+
+/// KEYS[1] the user's key; ARGV[1] the version, ARGV[2] the ms to keep it at least. Keeps the
+/// higher of the stored and the given version, and the longer of the two lifetimes.
+const REMEMBER: &str = r"
+local v = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+if current and current > v then v = current end
+local keep = tonumber(ARGV[2])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > keep then keep = ttl end
+redis.call('SET', KEYS[1], string.format('%d', v), 'PX', keep)
+return v
+";
+
+static REMEMBER_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMEMBER));
+
+/// The script's source, for [`Redis::warm_up`].
+pub fn scripts() -> impl Iterator<Item = &'static str> {
+    [REMEMBER].into_iter()
+}
+
+/// The Redis adapter for session state, on the instance's shared connection.
+#[derive(Clone)]
+pub struct RedisSessions {
+    redis: Redis,
+}
+
+impl RedisSessions {
+    pub fn on(redis: Redis) -> Self {
+        Self { redis }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> SessionStoreError {
+    SessionStoreError::new(e.to_string())
+}
+
+impl SessionStore for RedisSessions {
+    async fn standing(&self, jti: &str, user_id: &str) -> Result<Standing, SessionStoreError> {
+        let keys = [ended_key(jti), user_key(user_id)];
+        let (ended, version): (Option<String>, Option<String>) = self
+            .redis
+            .with_reconnect(|mut conn| {
+                let keys = keys.clone();
+                async move { redis::cmd("MGET").arg(&keys).query_async(&mut conn).await }
+            })
+            .await
+            .map_err(unavailable)?;
+        let version = match version {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| SessionStoreError::new("unreadable session version"))?,
+            ),
+        };
+        Ok(Standing {
+            token_ended: ended.is_some(),
+            version,
+        })
+    }
+
+    async fn end_token(&self, jti: &str, until: SystemTime) -> Result<(), SessionStoreError> {
+        let at = until
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            .to_string();
+        let key = ended_key(jti);
+        self.redis
+            .with_reconnect(|mut conn| {
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg("1")
+                    .ignore()
+                    .cmd("PEXPIREAT")
+                    .arg(&key)
+                    .arg(&at)
+                    .ignore();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn remember(
+        &self,
+        user_id: UserId,
+        version: u64,
+        keep: Duration,
+    ) -> Result<(), SessionStoreError> {
+        let key = user_key(&user_id.to_string());
+        let args = [version.to_string(), keep.as_millis().max(1).to_string()];
+        self.redis
+            .run::<i64>(&REMEMBER_SCRIPT, &[&key], &[&args[0], &args[1]])
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+}
