@@ -622,3 +622,92 @@ async fn with_redis_unreachable_fifty_right_passwords_are_503_and_none_is_verifi
     assert_eq!(lines.0.len(), 50, "one metrics line per invocation");
     assert_eq!(lines.verified(), 0, "never an unthrottled guess");
 }
+
+/// `method path` with `body` and the session cookie `cookie` (a `set-cookie` value), as the HTTP
+/// API sends it, from `ip`.
+fn session_event(method: &str, path: &str, body: Value, cookie: &str, ip: &str) -> Vec<u8> {
+    let mut e: Value =
+        serde_json::from_str(&String::from_utf8(login_event("", "", ip)).unwrap()).unwrap();
+    e["rawPath"] = json!(path);
+    e["routeKey"] = json!(format!("{method} {path}"));
+    e["requestContext"]["routeKey"] = json!(format!("{method} {path}"));
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["body"] = json!(body.to_string());
+    let token = cookie.split(';').next().unwrap();
+    e["cookies"] = json!([token]);
+    e.to_string().into_bytes()
+}
+
+/// Issue 19's race: a password change and logins with the old password at the same moment, over
+/// eight processes. Whatever the interleaving, no session that the old password opened outlives
+/// the change: a login that read the old hash carries the old version, which the change ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_racing_logins_with_the_old_password_leaves_none_of_them_open() {
+    const NEW: &str = "the new passphrase 77";
+    let mut st = Stores::fresh().await;
+    let fleet = fleet(&st).await;
+    for round in 0..3 {
+        let mobile = random_mobile();
+        register_one(&mut st, &fleet, &mobile).await;
+        let login = login_event(&mobile, PASSWORD, &fresh_ip());
+        let Reply::Response(v) = fleet.apis[0].invoke(&login).await else {
+            panic!("login failed")
+        };
+        let cookie = v["cookies"][0].as_str().unwrap().to_owned();
+        let old_hash = s(&st.item(&mobile).await.unwrap(), "password_hash").to_owned();
+        // The change in the middle of the queue, logins with the old password around it.
+        let mut events: Vec<Vec<u8>> = (0..15)
+            .map(|_| login_event(&mobile, PASSWORD, &fresh_ip()))
+            .collect();
+        let change = json!({"password": PASSWORD, "new_password": NEW, "new_password2": NEW});
+        let change = session_event(
+            "PUT",
+            "/api/v1.0/users/password",
+            change,
+            &cookie,
+            &fresh_ip(),
+        );
+        events.insert(3 + round, change);
+        let answers = fire(&fleet, events).await;
+        assert_eq!(codes(&answers, "password_changed"), 1, "{answers:?}");
+        assert_eq!(
+            codes(&answers, "logged_in") + codes(&answers, "bad_credentials"),
+            15,
+            "{answers:?}"
+        );
+        let item = st.item(&mobile).await.unwrap();
+        assert_ne!(s(&item, "password_hash"), old_hash);
+        assert_eq!(item["session_version"].as_n().unwrap(), "1");
+        // Every session the old password opened is refused from now on, at the function.
+        for a in answers.iter().filter(|a| a.code == "logged_in") {
+            let cookie = a.cookie.as_deref().unwrap();
+            assert_eq!(claims(&st, cookie).sv, 0);
+            let logout = session_event(
+                "DELETE",
+                "/api/v1.0/session",
+                json!({}),
+                cookie,
+                &fresh_ip(),
+            );
+            assert_eq!(answer(&fleet.apis[1], &logout).await.1, "not_logged_in");
+        }
+        let renewed = answers
+            .iter()
+            .find(|a| a.code == "password_changed")
+            .unwrap();
+        let renewed = renewed.cookie.as_deref().unwrap();
+        assert_eq!(claims(&st, renewed).sv, 1);
+        let logout = session_event(
+            "DELETE",
+            "/api/v1.0/session",
+            json!({}),
+            renewed,
+            &fresh_ip(),
+        );
+        assert_eq!(answer(&fleet.apis[2], &logout).await.1, "logged_out");
+        let late = login_event(&mobile, PASSWORD, &fresh_ip());
+        assert_eq!(answer(&fleet.apis[3], &late).await.1, "bad_credentials");
+    }
+    fleet.assert_logs_clean(&st, &[NEW]).await;
+}
