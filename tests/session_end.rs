@@ -428,7 +428,9 @@ async fn a_password_change_is_a_guess_and_follows_the_policy() {
             "bad_credentials"
         );
     }
-    assert_eq!(st.login_counts(&mobile, "198.51.100.1").await, [5, 5, 5]);
+    // Per (mobile, address) and per mobile; the per-address count is shared with other tests.
+    let [by_mobile_ip, _, by_mobile] = st.login_counts(&mobile, "198.51.100.1").await;
+    assert_eq!((by_mobile_ip, by_mobile), (5, 5));
     assert_eq!(
         change(&app, &cookie, PASSWORD, NEW_PASSWORD).await.code,
         "too_many_attempts"
@@ -647,4 +649,89 @@ fn a_token_without_sv_counts_as_version_zero() {
     }))
     .unwrap();
     assert_eq!(c.sv, 0);
+}
+
+/// With `SESSION_WAIT_REPLICAS=1` (the template's: one replica), an ending is on the replica
+/// before it is answered, so a failover to that replica keeps it; a replica that does not
+/// acknowledge in time is logged, and the answer still comes within the Redis timeout.
+#[tokio::test]
+async fn an_answered_ending_is_already_on_the_replica() {
+    let primary = RedisServer::start_on(free_port()).await;
+    let replica_port = free_port();
+    let replica = RedisServer::start_with(
+        replica_port,
+        &[
+            "--port",
+            &replica_port.to_string(),
+            "--replicaof",
+            "127.0.0.1",
+            &primary.port.to_string(),
+        ],
+    )
+    .await;
+    let mut to_replica = replica.connection().await;
+    // Replication is up once the replica reports its link to the primary.
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(&mut to_replica)
+            .await
+            .unwrap();
+        if info.contains("master_link_status:up") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut st = Stores::fresh().await;
+    let env = [("SESSION_WAIT_REPLICAS", "1"), ("REDIS_TIMEOUT_MS", "300")];
+    let config = support::config_with_env(&st.table, &primary.url(), &st.secret, &env);
+    let redis = Redis::new(&config.redis_url, config.redis_timeout).unwrap();
+    let app = st.app_on(redis, None, &config).await;
+    st.redis = primary.connection().await;
+    let mobile = random_mobile();
+    let first = register(&mut st, &app, &mobile).await;
+    let second = log_in(&app, &mobile, PASSWORD, "198.51.100.2")
+        .await
+        .cookie
+        .unwrap();
+    assert_eq!(log_out(&app, &first).await.code, "logged_out");
+    let jti = claims(&st, &first).jti;
+    let on_replica: Option<String> = to_replica
+        .get(format!("session_ended:{jti}"))
+        .await
+        .unwrap();
+    assert_eq!(on_replica.as_deref(), Some("1"));
+    assert_eq!(
+        log_out_everywhere(&app, &second).await.code,
+        "logged_out_everywhere"
+    );
+    let user_id = claims(&st, &second).sub;
+    let on_replica: Option<String> = to_replica
+        .get(format!("session_user:{user_id}"))
+        .await
+        .unwrap();
+    assert_eq!(on_replica.as_deref(), Some("1"));
+
+    // The replica stops answering: the ending is still made and answered, with a warning.
+    let third = log_in(&app, &mobile, PASSWORD, "198.51.100.3")
+        .await
+        .cookie
+        .unwrap();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &replica.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let a = log_out(&app, &third).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &replica.pid().to_string()])
+        .status();
+    assert_eq!(a.code, "logged_out");
+    assert!(
+        support::logs::lines()
+            .iter()
+            .any(|l| l.contains("session record not yet on the replicas")),
+        "the missed wait is logged"
+    );
+    assert!(!open_at_function(&app, &third).await);
 }

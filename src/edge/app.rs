@@ -99,7 +99,10 @@ pub fn assemble(redis: Redis, users: DynamoUsers, config: &Config) -> App {
     let codes = RedisSmsCodes::on(redis.clone(), code_rules(config));
     let reset_codes = codes.clone().for_purpose(Purpose::Reset);
     let throttle = Timed(RedisThrottle::on(redis.clone(), config.login_limits));
-    let state = Timed(RedisSessions::on(redis));
+    let state = Timed(
+        RedisSessions::on(redis)
+            .waiting_for(config.session_wait_replicas, config.redis_timeout / 2),
+    );
     let users = Timed(users);
     let sessions = Sessions::new(&config.session);
     let registrar = Registrar::new(

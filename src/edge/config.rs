@@ -37,6 +37,7 @@ pub enum ConfigError {
 /// | `LOGIN_LIMIT_IP` | `100/3600` | failed logins / seconds, per source address |
 /// | `LOGIN_LIMIT_MOBILE` | `20/3600` | failed logins / seconds, per mobile across addresses |
 /// | `METRICS_NAMESPACE` | `IHome/Registration` | CloudWatch namespace of the EMF metrics |
+/// | `SESSION_WAIT_REPLICAS` | 0 | replicas that must hold a session record before the answer (Redis `WAIT`; 0 = don't wait) |
 ///
 /// The lease should be at least the function timeout, so a claim outlives the request holding it.
 ///
@@ -58,6 +59,9 @@ pub struct Config {
     pub metrics_namespace: String,
     /// `LOGIN_LIMIT_*`: reaching a limit refuses logins for its window.
     pub login_limits: Limits,
+    /// `SESSION_WAIT_REPLICAS`: after writing a session record, wait (at most the Redis timeout)
+    /// until this many replicas hold it, so a failover to a replica does not lose an ending.
+    pub session_wait_replicas: u32,
 }
 
 /// The default login limits (docs/login.md says why each).
@@ -155,8 +159,21 @@ impl Config {
             per_source: limit("LOGIN_LIMIT_IP", DEFAULT_LOGIN_LIMITS.per_source)?,
             per_mobile: limit("LOGIN_LIMIT_MOBILE", DEFAULT_LOGIN_LIMITS.per_mobile)?,
         };
+        let session_wait_replicas = match get("SESSION_WAIT_REPLICAS") {
+            None => 0,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n @ 0..=5) => n,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "SESSION_WAIT_REPLICAS",
+                        "expected a whole number from 0 to 5",
+                    ));
+                }
+            },
+        };
         Ok(Self {
             login_limits,
+            session_wait_replicas,
             users_table: required("USERS_TABLE")?,
             redis_url: SecretString::from(redis_url),
             session: SessionSettings {

@@ -9,6 +9,9 @@
 //!   login (so a live token's user always has it) and at every ending, never lowered (a late
 //!   write of an older version keeps the newer one), and kept for longer than a token lives.
 //!
+//! With `SESSION_WAIT_REPLICAS`, every write is followed by `WAIT`, so an answered ending is on
+//! a replica before the client learns of it.
+//!
 //! A verifier reads both in one `MGET`. The durable copy of the version is the DynamoDB item's
 //! `session_version`, written first; a missing user key means Redis lost its data, and the token
 //! is refused (the next login writes it again from the item).
@@ -53,11 +56,47 @@ pub fn scripts() -> impl Iterator<Item = &'static str> {
 #[derive(Clone)]
 pub struct RedisSessions {
     redis: Redis,
+    /// After each write: `WAIT <replicas> <timeout ms>`, when `replicas` > 0.
+    wait: Option<(u32, u64)>,
 }
 
 impl RedisSessions {
     pub fn on(redis: Redis) -> Self {
-        Self { redis }
+        Self { redis, wait: None }
+    }
+
+    /// Each write is followed by Redis's `WAIT`: the answer comes once `replicas` replicas
+    /// acknowledged it, or after `timeout` (shorter than the connection's reply timeout; then with a warning: the durable record in DynamoDB
+    /// is written already, and the function's own routes check it). A replica promoted by a
+    /// failover then holds every ending that was answered. `replicas` = 0 waits for nothing.
+    pub fn waiting_for(mut self, replicas: u32, timeout: Duration) -> Self {
+        self.wait = (replicas > 0).then(|| (replicas, timeout.as_millis().max(1) as u64));
+        self
+    }
+
+    async fn replicated(&self) {
+        let Some((replicas, timeout)) = self.wait else {
+            return;
+        };
+        let acked = self
+            .redis
+            .with_reconnect(|mut conn| async move {
+                redis::cmd("WAIT")
+                    .arg(replicas)
+                    .arg(timeout)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await;
+        match acked {
+            Ok(n) if n >= i64::from(replicas) => {}
+            Ok(n) => tracing::warn!(
+                acked = n,
+                replicas,
+                "session record not yet on the replicas"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not wait for the replicas"),
+        }
     }
 }
 
@@ -111,7 +150,9 @@ impl SessionStore for RedisSessions {
                 async move { pipe.query_async::<()>(&mut conn).await }
             })
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.replicated().await;
+        Ok(())
     }
 
     async fn remember(
@@ -125,7 +166,8 @@ impl SessionStore for RedisSessions {
         self.redis
             .run::<i64>(&REMEMBER_SCRIPT, &[&key], &[&args[0], &args[1]])
             .await
-            .map(drop)
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.replicated().await;
+        Ok(())
     }
 }
