@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 """Let the Flask side of iHome accept the registration function's session cookie.
 
 The function answers a registration with ``__Host-session=<JWT>`` (HS256, docs/sessions.md). The
@@ -9,9 +10,12 @@ cookie's ``mobile`` (unique in both stores) and sets ``session["user_id"]`` to t
 id, ``session["name"]`` to that row's name, ``session["mobile"]`` to the mobile. The cookie's
 ``sub`` (the function's UUIDv7) never reaches ``session``.
 
+Runs unchanged on Python 2.7 and 3.6+, Flask 0.10.1 to 3.1, Flask-SQLAlchemy 2.2 to 3.1,
+SQLAlchemy 1.1 to 2.x, PyJWT 1.7.1 and 2.x, redis-py 2.10.6 and later (scripts/hook-matrix).
+
 Install::
 
-    pip install PyJWT==2.15.1 Flask-SQLAlchemy==3.1.1   # the versions scripts/requirements.txt pins
+    pip install "PyJWT>=1.7.1" "redis>=2.10.6"   # only these; docs/sessions.md: bounds per Python
     # copy this file beside the app (or put contrib/flask on PYTHONPATH), then, in create_app:
     from ihome_session import init_app
     db.init_app(app)                     # first: the hook uses the app's engine
@@ -45,9 +49,21 @@ Configuration (``app.config``, else the environment, the same names the function
 - ``IHOME_SESSION_RECHECK_SECONDS``: how long a resolved login is trusted before the row is
   looked up again (default 300).
 - ``IHOME_SESSION_API_PREFIX``: paths that answer JSON (default ``/api/``), see "database down".
+- ``IHOME_SESSION_REDIS_URL``, else ``REDIS_URL``: the Redis the function writes the session
+  state to (required). ``IHOME_SESSION_REDIS_TIMEOUT``: seconds to connect and to answer (0.5).
 
 Behaviour:
 
+- **Ended sessions.** After the cookie's signature and claims, every request with a cookie reads
+  the session state with one ``MGET session_ended:<jti> session_user:<sub>``: a logged-out token
+  (first key set), a user whose record is missing (Redis lost it: fail closed, the user logs in
+  again), or a token whose ``sv`` claim (absent: 0) is below the user's version (a password
+  change or reset, "log out everywhere", a disabled account) is not logged in, and the login
+  state it gave Flask's session is dropped. Redis not answering (down, refused, over
+  ``IHOME_SESSION_REDIS_TIMEOUT``) is never a login: not logged in, and on API paths iHome's
+  DBERR, as with the database down. The verdict is never cached; the cache below keeps the SQL
+  id and name only. The cookie is not deleted then: a fresh cookie the browser got meanwhile (a
+  password change answers with one) must not be deleted by a slower request's answer.
 - **Lookup.** ``mobile = '<11 digits>'`` (the unique index). On a miss, rows whose mobile *with
   surrounding white space removed* is that number are looked for too (legacy rows: the seed's
   ``re.match`` let ``"13812345678 "`` through, which SQLite stored as is); exactly one such row is
@@ -98,14 +114,16 @@ Behaviour:
   a key, a full mobile or an SQL statement with its parameters.
 """
 
+import binascii
 import hashlib
 import logging
+import numbers
 import os
 import re
-import secrets
 import time
 
 import jwt
+import redis
 import sqlalchemy as sa
 from flask import g, jsonify, request, session
 
@@ -114,21 +132,31 @@ MIN_KEY_BYTES = 32
 FIELDS = ("user_id", "name", "mobile")
 MARK = "ihome_session"  # {"jti", "id", "at"}: set when the login state came from the cookie
 NO_PASSWORD = "!registered-through-the-function"  # no "$": no werkzeug hash, never verifies
-MOBILE = re.compile(r"1[3-9][0-9]{9}")
+MOBILE = re.compile(r"1[3-9][0-9]{9}\Z")  # with .match: the whole string
 ATTEMPTS = 5
 MYSQL_RETRY = {1205, 1213}  # lock wait timeout, deadlock
+REDIS_TIMEOUT_SECONDS = 0.5  # connect and read: a slow Redis is a Redis error, not a slow site
+ENDED = "session_ended:"  # + jti: "1" once that one session was logged out
+USER = "session_user:"  # + sub: the user's session version; tokens with a lower sv are ended
 
 log = logging.getLogger(__name__)
+try:
+    STRINGS = (str, unicode)  # noqa: F821  (Python 2)
+except NameError:
+    STRINGS = (str,)
+SA_1_3 = tuple(int(p) for p in sa.__version__.split(".")[:2]) < (1, 4)  # select([...]), no .all()
 
 
 def key_id(secret):
     """The header's kid: lowercase hex of the first 8 bytes of SHA-256 over the key's bytes."""
-    return hashlib.sha256(secret).digest()[:8].hex()
+    return binascii.hexlify(hashlib.sha256(secret).digest()[:8]).decode("ascii")
 
 
 def mask(mobile):
     """A mobile as logs may show it: 138****5678."""
-    return f"{mobile[:3]}****{mobile[-4:]}" if isinstance(mobile, str) and len(mobile) >= 7 else "?"
+    if isinstance(mobile, STRINGS) and len(mobile) >= 7:
+        return mobile[:3] + "****" + mobile[-4:]
+    return "?"
 
 
 class ModelError(ValueError):
@@ -139,14 +167,18 @@ class ResolveError(Exception):
     """The database did not answer (or kept refusing) while resolving a user."""
 
 
-class SessionVerifier:
+def _key_bytes(secret):
+    return secret if isinstance(secret, bytes) else secret.encode("utf-8")
+
+
+class SessionVerifier(object):
     def __init__(self, secrets_, issuer="ihome"):
-        keys = [s.encode() if isinstance(s, str) else bytes(s) for s in secrets_ if s]
+        keys = [_key_bytes(s) for s in secrets_ if s]
         if not keys:
             raise ValueError("no session key configured (JWT_SECRET)")
         if any(len(k) < MIN_KEY_BYTES for k in keys):
             raise ValueError("a session key is shorter than 32 bytes")
-        self.keys = {key_id(k): k for k in keys}
+        self.keys = dict((key_id(k), k) for k in keys)
         self.issuer = issuer
 
     def claims(self, token):
@@ -158,7 +190,7 @@ class SessionVerifier:
             kid = header.get("kid")
             if kid is None:  # signed before the header carried kid: try each key
                 candidates = list(self.keys.values())
-            elif isinstance(kid, str) and kid in self.keys:
+            elif isinstance(kid, STRINGS) and kid in self.keys:
                 candidates = [self.keys[kid]]
             else:
                 return None  # an unknown kid is refused without a try
@@ -170,17 +202,62 @@ class SessionVerifier:
                         algorithms=["HS256"],
                         issuer=self.issuer,
                         leeway=LEEWAY_SECONDS,
-                        options={"require": ["exp", "iat", "iss", "sub", "jti"]},
                     )
                 except jwt.InvalidSignatureError:
                     continue
-                return claims if claims["sub"] else None
+                return claims if _well_formed(claims) else None
             return None
         except jwt.InvalidTokenError:
             return None
         except Exception as e:  # a malformed cookie must never become a 500
             log.warning("session cookie refused: %s", type(e).__name__)
             return None
+
+
+def _well_formed(claims):
+    """exp, iat, iss present (PyJWT checks them when present: 2.x's options={"require": ...}
+    does not exist in 1.x); sub and jti non-empty strings (they name Redis keys); sv, when
+    present, an integer >= 0."""
+    if not all(name in claims for name in ("exp", "iat", "iss")):
+        return False
+    for name in ("sub", "jti"):
+        if not (isinstance(claims.get(name), STRINGS) and claims[name]):
+            return False
+    sv = claims.get("sv", 0)
+    return isinstance(sv, numbers.Integral) and not isinstance(sv, bool) and sv >= 0
+
+
+class StoreError(Exception):
+    """Redis did not answer the session-state check (down, timed out, refused)."""
+
+
+class SessionState(object):
+    """The server-side state of sessions, as the function writes it (docs/sessions.md, "What ends
+    a session"): ``session_ended:<jti>`` once that session was logged out, ``session_user:<sub>``
+    the user's session version. One ``MGET`` per request; nothing of the answer is kept."""
+
+    LIVE, ENDED, UNKNOWN = "live", "ended", "unknown"
+
+    def __init__(self, client):
+        self.client = client
+
+    def check(self, claims):
+        """LIVE, ENDED or UNKNOWN (the user's record is missing: Redis lost it) for a verified
+        token's claims; raises StoreError when Redis does not answer."""
+        try:
+            ended, version = self.client.mget([ENDED + claims["jti"], USER + claims["sub"]])
+        except Exception as e:  # redis.RedisError, or anything else: never accept then
+            raise StoreError(type(e).__name__)
+        if ended is not None:
+            return self.ENDED
+        if version is None:
+            return self.UNKNOWN
+        try:
+            current = int(version)
+        except (TypeError, ValueError):
+            log.error("session store: a session version that is not an integer: not logged in")
+            return self.UNKNOWN
+        return self.ENDED if claims.get("sv", 0) < current else self.LIVE
 
 
 def _string_length(column):
@@ -210,8 +287,8 @@ class Users:
             problems += self._check_sqlite()
         if problems:
             raise ModelError(
-                f"ihome_session.init_app: the model {getattr(model, '__name__', model)!r} cannot "
-                "back the session hook:\n- " + "\n- ".join(problems))
+                "ihome_session.init_app: the model {0!r} cannot back the session hook:\n- "
+                .format(getattr(model, "__name__", model)) + "\n- ".join(problems))
         self.name_unique = _is_unique(self.table, self.cols["name"])
 
     @staticmethod
@@ -220,12 +297,12 @@ class Users:
             mapper = sa.inspect(model)
             table = mapper.local_table
         except Exception:
-            return None, {}, [f"{model!r} is not a mapped SQLAlchemy model (db.Model)"]
+            return None, {}, ["{0!r} is not a mapped SQLAlchemy model (db.Model)".format(model)]
         problems, cols = [], {}
         for attr in ("id", "mobile", "name", password_attr):
             column = mapper.columns.get(attr)
             if column is None:
-                problems.append(f"no column attribute {attr!r}")
+                problems.append("no column attribute {0!r}".format(str(attr)))
             else:
                 cols[attr] = column
         if "id" in cols:
@@ -238,9 +315,9 @@ class Users:
             if column is None:
                 continue
             if not isinstance(column.type, sa.String):
-                problems.append(f"{attr!r} must be a string column")
+                problems.append("{0!r} must be a string column".format(str(attr)))
             elif (_string_length(column) or least) < least:
-                problems.append(f"{attr!r} must hold at least {least} characters")
+                problems.append("{0!r} must hold at least {1} characters".format(str(attr), least))
         if "mobile" in cols and not _is_unique(table, cols["mobile"]):
             problems.append("'mobile' must be unique (unique=True, or a unique index on it alone): "
                             "the database refusing a second row makes creation exactly-once")
@@ -252,8 +329,8 @@ class Users:
             if column in cols.values() or column.nullable or column.primary_key:
                 continue
             if column.default is None and column.server_default is None:
-                problems.append(f"NOT NULL column {column.name!r} has no default: "
-                                "the hook could not create a user row")
+                problems.append("NOT NULL column {0!r} has no default: the hook could not "
+                                "create a user row".format(str(column.name)))
         return table, cols, problems
 
     def _check_sqlite(self):
@@ -265,24 +342,25 @@ class Users:
             sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
                                        "name = :name"), {"name": self.table.name}).scalar()
         if sql is not None and "AUTOINCREMENT" not in sql.upper():
-            problems.append(f"on SQLite, the existing table {self.table.name!r} was created "
-                            "without AUTOINCREMENT: recreate it (copy the rows over)")
+            problems.append("on SQLite, the existing table {0!r} was created without "
+                            "AUTOINCREMENT: recreate it (copy the rows over)"
+                            .format(str(self.table.name)))
         return problems
 
     def _columns(self):
         c = self.cols
-        return sa.select(c["id"], c["name"], c["mobile"])
+        return _select(c["id"], c["name"], c["mobile"])
 
     def find(self, conn, mobile):
         """(id, name) of the row for mobile, None if there is none; raises LookupError when
         several legacy rows could be it."""
-        rows = conn.execute(self._columns().where(self.cols["mobile"] == mobile)).all()
+        rows = conn.execute(self._columns().where(self.cols["mobile"] == mobile)).fetchall()
         if len(rows) == 1:
             return int(rows[0].id), rows[0].name
         if len(rows) > 1:  # only without a unique index; init_app refuses that model
             raise LookupError(len(rows))
-        like = self._columns().where(self.cols["mobile"].like(f"%{mobile}%"))
-        rows = [r for r in conn.execute(like).all() if r.mobile.strip() == mobile]
+        like = self._columns().where(self.cols["mobile"].like("%" + mobile + "%"))
+        rows = [r for r in conn.execute(like).fetchall() if r.mobile.strip() == mobile]
         if len(rows) > 1:
             raise LookupError(len(rows))
         return (int(rows[0].id), rows[0].name) if rows else None
@@ -290,17 +368,21 @@ class Users:
     def free_name(self, conn, mobile):
         if not self.name_unique:
             return mobile
-        wanted = [mobile] + [f"{mobile}_{k}" for k in range(2, 10)]
-        taken = set(conn.execute(sa.select(self.cols["name"]).where(
-            self.cols["name"].in_(wanted))).scalars())
+        wanted = [mobile] + ["{0}_{1}".format(mobile, k) for k in range(2, 10)]
+        taken = set(row[0] for row in conn.execute(_select(self.cols["name"]).where(
+            self.cols["name"].in_(wanted))).fetchall())
         free = [n for n in wanted if n not in taken]
-        return free[0] if free else f"{mobile}_{secrets.token_hex(2)}"
+        if free:
+            return free[0]
+        return "{0}_{1}".format(mobile, binascii.hexlify(os.urandom(2)).decode("ascii"))
 
     def resolve(self, mobile, password_attr):
         """(id, name) of mobile's row, created if there is none; None if ambiguous."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                with self.engine.connect() as conn:
+                # One transaction per try (conn.begin(): SQLAlchemy 1.1 to 2.x alike), a
+                # fresh one, with a fresh snapshot, after a lost race.
+                with self.engine.connect() as conn, conn.begin():
                     try:
                         found = self.find(conn, mobile)
                     except LookupError as n:
@@ -314,9 +396,8 @@ class Users:
                         self.cols["name"]: name, self.cols["mobile"]: mobile,
                         self.cols[password_attr]: NO_PASSWORD}))
                     user_id = int(result.inserted_primary_key[0])
-                    conn.commit()
-                    log.info("created user %d for %s", user_id, mask(mobile))
-                    return user_id, name
+                log.info("created user %d for %s", user_id, mask(mobile))  # committed
+                return user_id, name
             except sa.exc.IntegrityError:
                 # Another worker created the row first (read it next time round), or the name
                 # was taken meanwhile (the next round picks another).
@@ -326,12 +407,18 @@ class Users:
                 code = getattr(e.orig, "args", [None])[0] if e.orig is not None else None
                 retry = code in MYSQL_RETRY or (isinstance(code, str) and "locked" in code)
                 if not retry:
-                    raise ResolveError(_describe(e)) from None
+                    raise ResolveError(_describe(e))
                 log.info("user for %s: %s, trying again (try %d)", mask(mobile), _describe(e),
                          attempt)
             except sa.exc.SQLAlchemyError as e:
-                raise ResolveError(_describe(e)) from None
-        raise ResolveError(f"gave up after {ATTEMPTS} tries")
+                raise ResolveError(_describe(e))
+        raise ResolveError("gave up after {0} tries".format(ATTEMPTS))
+
+
+def _select(*columns):
+    """SELECT columns: select(a, b) since SQLAlchemy 1.4 (2.0 requires it), select([a, b])
+    before."""
+    return sa.select(list(columns)) if SA_1_3 else sa.select(*columns)
 
 
 def _describe(e):
@@ -339,16 +426,19 @@ def _describe(e):
     orig = getattr(e, "orig", None)
     code = getattr(orig, "args", [None])[0] if orig is not None else None
     code = code if isinstance(code, int) else None
-    return f"{type(e).__name__}({type(orig).__name__ if orig else ''}{f' {code}' if code else ''})"
+    return "{0}({1}{2})".format(type(e).__name__, type(orig).__name__ if orig else "",
+                                " {0}".format(code) if code else "")
 
 
-class SessionHook:
-    """What init_app returns: ``verifier`` (``.keys``: kid -> key; log the kids, never the keys)
-    and ``users`` (the table the hook resolves against)."""
+class SessionHook(object):
+    """What init_app returns: ``verifier`` (``.keys``: kid -> key; log the kids, never the keys),
+    ``users`` (the table the hook resolves against) and ``state`` (``.client``: the Redis client
+    the session state is read with)."""
 
-    def __init__(self, verifier, users):
+    def __init__(self, verifier, users, state):
         self.verifier = verifier
         self.users = users
+        self.state = state
 
     @property
     def keys(self):
@@ -367,16 +457,29 @@ def init_app(app, db, User, password_attr="password_hash"):
     recheck = float(app.config.get("IHOME_SESSION_RECHECK_SECONDS", 300))
     api_prefix = app.config.get("IHOME_SESSION_API_PREFIX", "/api/")
     verifier = SessionVerifier(secrets_, issuer)
+    redis_url = app.config.get("IHOME_SESSION_REDIS_URL") or os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise ValueError("no session store configured: IHOME_SESSION_REDIS_URL or REDIS_URL "
+                         "(the Redis the function writes session_user:/session_ended: to)")
+    timeout = float(app.config.get("IHOME_SESSION_REDIS_TIMEOUT", REDIS_TIMEOUT_SECONDS))
+    state = SessionState(_redis_client(redis_url, timeout))
     if "sqlalchemy" not in app.extensions:
         raise ModelError("ihome_session.init_app: call db.init_app(app) first")
     with app.app_context():
-        engine = db.session.get_bind(mapper=sa.inspect(User))
+        engine = _engine(db, User)
         users = Users(engine, User, password_attr)
 
     def drop_login():
         if MARK in session:  # the login state came from a cookie: it goes with it
-            for field in (*FIELDS, MARK):
+            for field in FIELDS + (MARK,):
                 session.pop(field, None)
+
+    def refuse(status):
+        """Not logged in; on an API path, iHome's DBERR when a store did not answer."""
+        drop_login()
+        if status == "down" and request.path.startswith(api_prefix):
+            return jsonify(errno="4001", errmsg=u"数据库异常")
+        return None
 
     @app.before_request
     def load_ihome_session():
@@ -384,11 +487,19 @@ def init_app(app, db, User, password_attr="password_hash"):
         claims = verifier.claims(token) if token else None
         g.ihome_session_user = None
         mobile = claims.get("mobile") if claims else None
-        if not (isinstance(mobile, str) and MOBILE.fullmatch(mobile)):
+        if not (isinstance(mobile, STRINGS) and MOBILE.match(mobile)):
             if claims:
                 log.warning("session cookie without a valid mobile: not logged in")
             drop_login()
             return None
+        try:
+            verdict = state.check(claims)
+        except StoreError as e:
+            log.error("session for %s not checked: session store %s", mask(mobile), e)
+            return refuse("down")
+        if verdict != SessionState.LIVE:
+            log.info("session for %s refused: %s", mask(mobile), verdict)
+            return refuse(verdict)
         mark = session.get(MARK)
         now = time.time()
         if (isinstance(mark, dict) and mark.get("jti") == claims["jti"]
@@ -400,10 +511,7 @@ def init_app(app, db, User, password_attr="password_hash"):
             found = users.resolve(mobile, password_attr)
         except ResolveError as e:
             log.error("session for %s not resolved: %s", mask(mobile), e)
-            drop_login()
-            if request.path.startswith(api_prefix):
-                return jsonify(errno="4001", errmsg="数据库异常")
-            return None
+            return refuse("down")
         if found is None:
             drop_login()
             return None
@@ -415,11 +523,45 @@ def init_app(app, db, User, password_attr="password_hash"):
 
     @app.after_request
     def forget_ihome_session(response):
-        user_id = g.pop("ihome_session_user", None)
+        user_id = getattr(g, "ihome_session_user", None)  # g.pop: Flask 0.11 and later
+        g.ihome_session_user = None
         if user_id is not None and session.get("user_id") != user_id:
             # The view logged out or in as someone else: the cookie must not log them back in.
-            response.delete_cookie(cookie, path="/", secure=True, httponly=True, samesite="Lax")
+            _delete_cookie(response, cookie)
             session.pop(MARK, None)
         return response
 
-    return SessionHook(verifier, users)
+    return SessionHook(verifier, users, state)
+
+
+def _redis_client(url, timeout):
+    """A client for url whose every call fails within about ``timeout`` seconds: no retries
+    (redis-py 6 and later retry a failed call 3 times with backoff by default)."""
+    options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+               "retry_on_timeout": False}
+    try:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+        options["retry"] = Retry(NoBackoff(), 0)
+    except ImportError:  # redis-py before 4.0 does not retry
+        pass
+    return redis.Redis.from_url(url, **options)
+
+
+def _engine(db, model):
+    """The engine of model's bind: db.engines (Flask-SQLAlchemy 3), else db.get_engine (2.x).
+    Not db.session.get_bind: Flask-SQLAlchemy 2.5's refuses SQLAlchemy 1.4's arguments."""
+    table = sa.inspect(model).local_table
+    key = getattr(model, "__bind_key__", None) or table.info.get("bind_key") or \
+        table.metadata.info.get("bind_key")
+    if hasattr(db, "engines"):
+        return db.engines[key]
+    return db.get_engine(bind=key)
+
+
+def _delete_cookie(response, name):
+    """Set-Cookie deleting the __Host- cookie (Secure and Path=/, or the browser ignores it)."""
+    try:
+        response.delete_cookie(name, path="/", secure=True, httponly=True, samesite="Lax")
+    except TypeError:  # Werkzeug before 2.0: delete_cookie takes no secure
+        response.set_cookie(name, "", expires=0, max_age=0, path="/", secure=True, httponly=True)

@@ -27,6 +27,7 @@ import uuid
 
 import jwt
 import pytest
+import redis as redis_lib
 import sqlalchemy as sa
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -58,6 +59,8 @@ DB_KIND = os.environ.get("SITE_DB", "sqlite")
 COOKIE = "__Host-session"
 PASSWORD = "correct horse battery"
 REGISTERED = []  # every mobile registered through the function in this run (the log check)
+REDIS = redis_lib.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+SESSION_TTL = 86400 + 60  # the function's session_user:<sub> expiry (SESSION_TTL_SECONDS + 60)
 LANDLORD, PLAIN = seed.USERS  # user #1: real name, ID card, a house; user #2
 
 
@@ -241,20 +244,43 @@ def register(front, stores, mobile):
     assert answer["code"] == "registered", answer
     token = [c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith(COOKIE + "=")]
     assert len(token) == 1, cookies
-    assert stores.item(mobile) is not None, "the function stored the user"
+    assert stored_item(stores, mobile) is not None, "the function stored the user"
     REGISTERED.append(mobile)
     return token[0]
 
 
-def mint(number, key=JWT_SECRET, **claims):
+def stored_item(stores, mobile):
+    """The user's DynamoDB item, each attribute's value as stored (S a str, N an int, BOOL a
+    bool), or None. (The browser harness's Stores.item reads string attributes only; the item
+    now holds session_version, a number, and may hold disabled, a bool.)"""
+    got = stores.ddb.get_item(TableName=stores.table, Key={"mobile": {"S": mobile}},
+                              ConsistentRead=True).get("Item")
+    if got is None:
+        return None
+    plain = {}
+    for name, value in got.items():
+        (kind, raw), = value.items()
+        plain[name] = int(raw) if kind == "N" else raw
+    return plain
+
+
+def mint(number, key=JWT_SECRET, version=0, **claims):
     """A session for the mobile `number` as the function signs it (claims overridable, the
-    mobile claim too; None drops one)."""
+    mobile claim too; None drops one), and its user's session version in Redis as the function
+    writes it at a login (`session_user:<sub>` = `version`; None writes nothing)."""
     now = int(time.time())
     body = {"sub": str(uuid.uuid4()), "name": number, "mobile": number, "iat": now,
             "exp": now + 86400, "iss": "ihome", "jti": secrets.token_hex(16), **claims}
     body = {k: v for k, v in body.items() if v is not None}
+    if version is not None and isinstance(body.get("sub"), str):
+        REDIS.set(f"session_user:{body['sub']}", str(version), ex=SESSION_TTL)
     return jwt.encode(body, key, algorithm="HS256",
                       headers={"kid": ihome_session.key_id(key.encode())})
+
+
+def claims_of(token):
+    """The claims of a token (the test's own reading; the hook verifies)."""
+    return jwt.decode(token, options={"verify_signature": False})
 
 
 class Visitor:

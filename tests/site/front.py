@@ -3,7 +3,8 @@ iHome: the function's routes go to the function (under `cargo lambda watch`), ev
 the Flask site (gunicorn). To the browser the pages, the Flask API and the function are one site,
 so the function's __Host-session cookie reaches the Flask hook.
 
-FUNCTION_ROUTES are sent to the function; LOGIN_ROUTE joins them when the front is made with
+FUNCTION_ROUTES (registration, and logout, log out everywhere, password change and reset) are
+sent to the function; LOGIN_ROUTE joins them when the front is made with
 function_login=True, as after the cut-over (docs/migration.md): the function's login route. With
 function_login=False (SITE_FUNCTION_LOGIN=0) POST /api/v1.0/sessions reaches Flask, which has no
 such view (404). `exchanges` records what went to the function: method, path, status, the
@@ -14,7 +15,13 @@ import json
 import threading
 import urllib.parse
 
-FUNCTION_ROUTES = frozenset({("POST", "/api/v1.0/users")})
+FUNCTION_ROUTES = frozenset({
+    ("POST", "/api/v1.0/users"),
+    # What ends sessions (issue 19): only the function can record it. iHome's my.js logs out
+    # with DELETE /api/v1.0/session; the site's own logout view no longer sees it.
+    ("DELETE", "/api/v1.0/session"), ("DELETE", "/api/v1.0/sessions"),
+    ("PUT", "/api/v1.0/users/password"), ("POST", "/api/v1.0/password_resets"),
+})
 LOGIN_ROUTE = ("POST", "/api/v1.0/sessions")
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
               "te", "trailer", "content-length", "host"}

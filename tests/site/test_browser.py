@@ -7,7 +7,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import LANDLORD, PASSWORD, REGISTERED, own_row, random_mobile, secrets_of
+from conftest import (LANDLORD, PASSWORD, REGISTERED, own_row, random_mobile, secrets_of,
+                      stored_item)
 from ihome_site import seed
 
 
@@ -81,7 +82,7 @@ def test_a_new_user_registers_through_the_function_and_uses_the_site_as_themselv
     assert sent["status"] == 200 and sent["headers"]["sec-fetch-site"] == "same-origin"
     cookie = session_cookie(browser)
     assert len(cookie) == 1 and cookie[0]["httpOnly"] and cookie[0]["secure"]
-    assert stores.item(mobile)["mobile"] == mobile
+    assert stored_item(stores, mobile)["mobile"] == mobile
 
     # The home page knows them: the hook created their row on this first request.
     wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash
 
 import ihome_session
 from conftest import (DB_KIND, JWT_SECRET, LANDLORD, PLAIN, REGISTERED, Visitor, mint, own_row,
-                      random_mobile, register, secrets_of)
+                      random_mobile, register, secrets_of, stored_item)
 from ihome_site import seed
 
 # --- init_app: a model that cannot back the hook fails at start ---
@@ -123,7 +123,7 @@ def test_a_function_user_gets_one_row_of_their_own_on_first_sight(front, stores,
         assert type(s["user_id"]) is int and s["user_id"] == row["id"]
         assert (s["name"], s["mobile"]) == (mobile, mobile)
     # The DynamoDB user is the same person: same mobile, and its UUID is nowhere in SQL.
-    item = stores.item(mobile)
+    item = stored_item(stores, mobile)
     assert item["mobile"] == mobile
     assert item["user_id"] not in {str(v) for v in row.values()}
 
