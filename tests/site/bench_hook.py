@@ -4,9 +4,13 @@
 
 In one process, on a fresh database of the iHome-shaped site (ihome_site) seeded with its two
 users, the hook's before-request function is timed alone, inside a request context whose cookie
-is a session the function signed (PyJWT, HS256, as tests/site's `mint`):
+is a session the function signed (PyJWT, HS256, as tests/site's `mint`), its user's session
+version written to the Redis at REDIS_URL as the function writes it (session_user:<sub>):
 - cached: the session already holds this token's resolution (every request after the first of a
-  session, until IHOME_SESSION_RECHECK_SECONDS): the JWT check and a dict lookup, no query;
+  session, until IHOME_SESSION_RECHECK_SECONDS): the JWT check, one MGET of the session state
+  (issue 19: never cached), a dict lookup, no query;
+- ended: the same, for a token whose jti was logged out (session_ended:<jti>): refused after the
+  MGET, the login state dropped;
 - lookup: the first request of a new session of a user whose row exists (one SELECT);
 - first sight: the first request of a user who registered through the function and has no row
   (SELECT, INSERT, COMMIT, then the name read back);
@@ -27,6 +31,7 @@ import time
 import uuid
 
 import jwt
+import redis
 import sqlalchemy as sa
 from flask import session
 
@@ -39,12 +44,20 @@ import ihome_session  # noqa: E402  (ihome_site put contrib/flask on the path)
 
 KEY = secrets.token_hex(32)
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+REDIS = redis.Redis.from_url(os.environ["REDIS_URL"])
+WRITTEN = []  # the Redis keys this run wrote, deleted at the end
 
 
-def token_for(mobile):
+def token_for(mobile, ended=False):
+    """A session as the function signs it, and its state in Redis as the function writes it."""
     now = int(time.time())
     claims = {"sub": str(uuid.uuid4()), "name": mobile, "mobile": mobile, "iat": now,
-              "exp": now + 86400, "iss": "ihome", "jti": secrets.token_hex(16)}
+              "exp": now + 86400, "iss": "ihome", "jti": secrets.token_hex(16), "sv": 0}
+    WRITTEN.append(f"session_user:{claims['sub']}")
+    REDIS.set(WRITTEN[-1], "0", ex=86460)
+    if ended:
+        WRITTEN.append(f"session_ended:{claims['jti']}")
+        REDIS.set(WRITTEN[-1], "1", ex=600)
     return jwt.encode(claims, KEY, algorithm="HS256",
                       headers={"kid": ihome_session.key_id(KEY.encode())})
 
@@ -81,7 +94,7 @@ def main():
                     if f.__name__ == "load_ihome_session")
         existing = seed.USERS[1]["mobile"]
         ctx_headers = {"Cookie": f"__Host-session={token_for(existing)}"}
-        cached, lookup, first = [], [], []
+        cached, lookup, first, ended = [], [], [], []
         with app.test_request_context("/api/v1.0/user", base_url="https://localhost",
                                       headers=ctx_headers):
             hook()  # resolves once; later calls find it in the session
@@ -96,10 +109,19 @@ def main():
                 hook()
                 lookup.append(time.perf_counter() - t)
                 assert session["user_id"] == ids[existing]
+        gone = {"Cookie": f"__Host-session={token_for(existing, ended=True)}"}
+        with app.test_request_context("/api/v1.0/user", base_url="https://localhost",
+                                      headers=gone):
+            for _ in range(N):
+                session["user_id"], session[ihome_session.MARK] = ids[existing], {}
+                t = time.perf_counter()
+                hook()
+                ended.append(time.perf_counter() - t)
+                assert "user_id" not in session
+        tokens = [token_for(f"139{i:08d}") for i in range(N)]  # fresh database: no row has them
         for i in range(N):
-            mobile = f"139{i:08d}"  # the database is fresh: no row has it
             with app.test_request_context("/api/v1.0/user", base_url="https://localhost",
-                                          headers={"Cookie": f"__Host-session={token_for(mobile)}"}):
+                                          headers={"Cookie": f"__Host-session={tokens[i]}"}):
                 t = time.perf_counter()
                 hook()
                 first.append(time.perf_counter() - t)
@@ -116,10 +138,13 @@ def main():
         with app.app_context():
             rows = User.query.count()
         assert rows == len(seed.USERS) + N, rows
-        print(json.dumps({"database": kind, "cached": stats(cached), "lookup": stats(lookup),
-                          "first_sight": stats(first), "profile_view_cached": stats(view)}))
+        print(json.dumps({"database": kind, "cached": stats(cached), "ended": stats(ended),
+                          "lookup": stats(lookup), "first_sight": stats(first),
+                          "profile_view_cached": stats(view)}))
     finally:
         drop()
+        if WRITTEN:
+            REDIS.delete(*WRITTEN)
 
 
 if __name__ == "__main__":
