@@ -511,6 +511,36 @@ mod tests {
         }
     }
 
+    /// Issue 20: with the template's default (no `ALLOWED_ORIGINS`), a browser without Fetch
+    /// Metadata posting from another site is refused on every route that sets or ends a
+    /// session, before any store (they panic here), in both API payload versions.
+    #[tokio::test]
+    async fn a_foreign_origin_without_fetch_metadata_is_refused_on_every_route() {
+        let routes = [
+            ("POST", "/api/v1.0/users"),
+            ("POST", "/api/v1.0/sessions"),
+            ("DELETE", "/api/v1.0/sessions"),
+            ("DELETE", "/api/v1.0/session"),
+            ("PUT", "/api/v1.0/users/password"),
+            ("POST", "/api/v1.0/password_resets"),
+        ];
+        for mode in ["ihome", "http"] {
+            let service = service(&[("STATUS_CODES", mode)]);
+            for (method, path) in routes {
+                for mut req in sent_to(method, path) {
+                    let h = req.headers_mut();
+                    h.remove("sec-fetch-site");
+                    h.insert("origin", HeaderValue::from_static("https://evil.example"));
+                    h.insert("content-type", HeaderValue::from_static("text/plain"));
+                    let resp = handle(service.clone(), req).await;
+                    assert_eq!(resp.status().as_u16(), 403, "{method} {path}");
+                    assert!(text(&resp).contains(r#""code":"forbidden_origin""#));
+                    assert!(resp.headers().get(SET_COOKIE).is_none());
+                }
+            }
+        }
+    }
+
     /// The stores panic when touched: a 403 (not a 500) proves the check ran before them.
     #[tokio::test]
     async fn another_site_is_refused_before_any_store_is_touched() {

@@ -4,11 +4,13 @@
 //! browser signed in to the attacker's account. Browsers say where a request comes from; this
 //! reads what they say, before the body is parsed and before any store is touched.
 //!
-//! A request is refused when `Sec-Fetch-Site` is `cross-site`, or when `ALLOWED_ORIGINS` is set
-//! and the request carries an `Origin` not in it (`null` included). Requests with neither header
-//! (apps, curl, servers) pass, as do `same-origin`, `same-site` and `none`. Browsers without
-//! `Sec-Fetch-Site` (Safari before 16.4) are covered only by `ALLOWED_ORIGINS`: set it in
-//! production.
+//! A request is refused when `Sec-Fetch-Site` is `cross-site`, or when it carries an `Origin`
+//! that is not allowed (`null` included): with `ALLOWED_ORIGINS` set, one not in that list; with
+//! it empty (the template's default), one whose host is not the request's own `Host`, unless the
+//! browser itself said `Sec-Fetch-Site: same-origin` (or `none`), which a proxy that rewrites
+//! `Host` must not break. So browsers without Fetch Metadata (Safari before 16.4, old WebViews)
+//! are covered by the `Origin` check either way. Requests with neither header (apps, curl,
+//! servers) pass. Every route runs it: those that set a session and those that end one.
 
 use lambda_http::http::HeaderMap;
 
@@ -37,24 +39,42 @@ impl OriginPolicy {
 
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Refusal> {
         let value = |name| headers.get(name).map(|v| v.as_bytes().trim_ascii());
-        if value("sec-fetch-site").is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
+        let site = value("sec-fetch-site");
+        if site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
             return Err(Refusal::CrossSite);
         }
-        match value("origin") {
-            Some(origin) if !self.allowed.is_empty() => {
-                let listed = self
-                    .allowed
-                    .iter()
-                    .any(|a| a.as_bytes().eq_ignore_ascii_case(origin));
-                if listed {
-                    Ok(())
-                } else {
-                    Err(Refusal::OriginNotAllowed)
-                }
-            }
-            _ => Ok(()),
+        let Some(origin) = value("origin") else {
+            return Ok(());
+        };
+        let allowed = if self.allowed.is_empty() {
+            let browser_says_same = site.is_some_and(|v| {
+                v.eq_ignore_ascii_case(b"same-origin") || v.eq_ignore_ascii_case(b"none")
+            });
+            browser_says_same || value("host").is_some_and(|host| same_host(origin, host))
+        } else {
+            self.allowed
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(origin))
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refusal::OriginNotAllowed)
         }
     }
+}
+
+/// Whether `origin` (`scheme://host[:port]`, http or https) names the host `host` (`host[:port]`),
+/// case-insensitively. `null` and anything else is not.
+fn same_host(origin: &[u8], host: &[u8]) -> bool {
+    let rest = if origin.len() > 8 && origin[..8].eq_ignore_ascii_case(b"https://") {
+        &origin[8..]
+    } else if origin.len() > 7 && origin[..7].eq_ignore_ascii_case(b"http://") {
+        &origin[7..]
+    } else {
+        return false;
+    };
+    !host.is_empty() && rest.eq_ignore_ascii_case(host)
 }
 
 #[cfg(test)]
@@ -91,14 +111,44 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_same_site_none_and_no_headers_pass_without_a_list() {
+    fn without_a_list_the_browser_s_word_or_the_request_s_own_host_decides() {
         let p = policy(&[]);
-        for site in ["same-origin", "same-site", "none"] {
-            let h = headers(&[("sec-fetch-site", site), ("origin", "https://any.example")]);
+        // The browser says same-origin (a proxy may have rewritten Host): trusted.
+        for site in ["same-origin", "none"] {
+            let h = headers(&[
+                ("sec-fetch-site", site),
+                ("origin", "https://www.ihome.example"),
+                ("host", "abc.execute-api.example"),
+            ]);
             assert_eq!(p.check(&h), Ok(()), "{site}");
         }
+        // No Fetch Metadata (Safari before 16.4, old WebViews), or same-site: the Origin must be
+        // the request's own host.
+        for site in [None, Some("same-site")] {
+            for (origin, host, ok) in [
+                ("https://www.ihome.example", "www.ihome.example", true),
+                ("HTTPS://WWW.IHOME.EXAMPLE", "www.ihome.example", true),
+                ("http://127.0.0.1:9000", "127.0.0.1:9000", true),
+                ("https://evil.example", "www.ihome.example", false),
+                ("https://www.ihome.example.evil.example", "www.ihome.example", false),
+                ("https://www.ihome.example:8443", "www.ihome.example", false),
+                ("null", "www.ihome.example", false),
+                ("", "www.ihome.example", false),
+                ("https://www.ihome.example", "", false),
+                ("ftp://www.ihome.example", "www.ihome.example", false),
+            ] {
+                let mut pairs = vec![("origin", origin)];
+                if !host.is_empty() {
+                    pairs.push(("host", host));
+                }
+                pairs.extend(site.map(|s| ("sec-fetch-site", s)));
+                let want = if ok { Ok(()) } else { Err(Refusal::OriginNotAllowed) };
+                assert_eq!(p.check(&headers(&pairs)), want, "{origin} {host} {site:?}");
+            }
+        }
+        // Apps, curl and servers send no Origin.
         assert_eq!(p.check(&headers(&[])), Ok(()));
-        assert_eq!(p.check(&headers(&[("origin", "null")])), Ok(()));
+        assert_eq!(p.check(&headers(&[("host", "www.ihome.example")])), Ok(()));
     }
 
     #[test]
