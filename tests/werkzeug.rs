@@ -42,10 +42,37 @@ fn vectors() -> Vec<Vector> {
     serde_json::from_str::<Vectors>(&text).unwrap().vectors
 }
 
+/// Past the login's bounds (issue 20: no verification may cost more than the failure floor
+/// covers): PBKDF2-SHA512 with more than 250,000 iterations, which werkzeug made only when asked
+/// for SHA-512. Refused with the bound's name; the owner resets the password by SMS code.
+fn past_the_bounds(v: &Vector) -> bool {
+    v.method
+        .strip_prefix("pbkdf2:sha512:")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n > werkzeug::MAX_PBKDF2_SHA512_ITERATIONS)
+}
+
+#[test]
+fn werkzeug_s_hashes_past_the_bounds_are_refused_by_name() {
+    let vectors = vectors();
+    let past: Vec<&Vector> = vectors.iter().filter(|v| past_the_bounds(v)).collect();
+    assert!(!past.is_empty());
+    for v in past {
+        let err = parse(&v.hash).err().expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "unsupported password hash format: pbkdf2 iterations out of bounds"
+        );
+    }
+}
+
 #[test]
 fn werkzeug_s_own_hashes_verify_as_werkzeug_checked_them() {
     let vectors = vectors();
-    let verified: Vec<&Vector> = vectors.iter().filter(|v| v.kind != "refuse").collect();
+    let verified: Vec<&Vector> = vectors
+        .iter()
+        .filter(|v| v.kind != "refuse" && !past_the_bounds(v))
+        .collect();
     assert!(verified.len() >= 30, "only {} vectors", verified.len());
     std::thread::scope(|scope| {
         // Two threads: the file holds several 1,000,000-iteration hashes.

@@ -207,10 +207,52 @@ pub async fn hash_off_runtime(password: Password) -> Result<String, HashError> {
 const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$NDbeA7zxsR2oIEsooAfoUw$H0cIMiE0Cd6dCzXtPYF/+zebpocNq4u4WfS5670+sNQ";
 
 /// The most an argon2 hash not of ours may ask for: its memory is allocated for the one
-/// verification, and the function may run in 128 MB.
+/// verification, and the function may run in 128 MB. Its work, memory × passes, is held to
+/// argon2-cffi's default (64 MiB, 3 passes: about 9 of our verifications), so that the failure
+/// floor covers it.
 const MAX_FOREIGN_M_COST_KIB: u32 = 65_536;
 const MAX_FOREIGN_T_COST: u32 = 10;
 const MAX_FOREIGN_P_COST: u32 = 4;
+const MAX_FOREIGN_WORK: u64 = 65_536 * 3;
+
+/// What one verification of our argon2id hash has been taking on this instance, in ns (0: not
+/// measured yet): a moving average, updated by every one. The login's failure floor is a
+/// multiple of it, so it follows the CPU the instance really has (Lambda's share by memory
+/// size, a noisy host) without being configured.
+static OURS_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn record_ours(took: std::time::Duration) {
+    use std::sync::atomic::Ordering;
+    let took = took.as_nanos().min(u128::from(u64::MAX)) as u64;
+    // An update lost to a concurrent one costs nothing but one sample.
+    let old = OURS_NS.load(Ordering::Relaxed);
+    let new = if old == 0 { took } else { old - old / 8 + took / 8 };
+    OURS_NS.store(new, Ordering::Relaxed);
+}
+
+/// What one verification of our hash costs on this instance, once one has been measured.
+pub fn ours_cost() -> Option<std::time::Duration> {
+    match OURS_NS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        ns => Some(std::time::Duration::from_nanos(ns)),
+    }
+}
+
+/// Measures [`ours_cost`] with one verification against the dummy hash, off the runtime, when
+/// none was measured yet on this instance; returns it.
+pub async fn calibrate_off_runtime() -> Result<std::time::Duration, HashError> {
+    if let Some(cost) = ours_cost() {
+        return Ok(cost);
+    }
+    let measured = tokio::task::spawn_blocking(|| {
+        verify_ours(&dummy(), b"calibration");
+        ours_cost()
+    });
+    timed(Stage::Hash, measured)
+        .await
+        .map_err(|e| HashError::Task(e.to_string()))?
+        .ok_or_else(|| HashError::Task("no verification measured".into()))
+}
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,6 +304,7 @@ fn classify(stored: &str) -> Stored<'_> {
         if theirs.m_cost() > MAX_FOREIGN_M_COST_KIB
             || theirs.t_cost() > MAX_FOREIGN_T_COST
             || theirs.p_cost() > MAX_FOREIGN_P_COST
+            || u64::from(theirs.m_cost()) * u64::from(theirs.t_cost()) > MAX_FOREIGN_WORK
         {
             return Stored::Unusable(format!("{algorithm}: parameters out of bounds"));
         }
@@ -285,6 +328,7 @@ fn verify_ours(ours: &PasswordHash<'_>, password: &[u8]) -> bool {
     let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else {
         return false;
     };
+    let started = std::time::Instant::now();
     let computed = with_memory(|memory| {
         Output::init_with(expected.len(), |out| {
             hasher()
@@ -292,6 +336,7 @@ fn verify_ours(ours: &PasswordHash<'_>, password: &[u8]) -> bool {
                 .map_err(|_| argon2::password_hash::Error::Crypto)
         })
     });
+    record_ours(started.elapsed());
     // Output's equality is constant-time.
     computed.is_ok_and(|c| c == expected)
 }

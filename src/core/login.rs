@@ -4,7 +4,7 @@
 //! ours (an imported werkzeug hash, or argon2 with other parameters) is replaced by one of ours
 //! once the password has matched it, if it is still the stored one.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use secrecy::SecretString;
 
@@ -14,6 +14,15 @@ use crate::core::ports::{
     Admission, LoginThrottle, SessionStore, UserId, UserStore, UserStoreError,
 };
 use crate::core::session::Sessions;
+
+/// A failed login is answered no sooner than this many verifications of our argon2id hash
+/// (as this instance measures them) after it was admitted: more than the costliest hash a login
+/// accepts (about 10 of ours: `pbkdf2:sha256:1000000`, `scrypt` at twice werkzeug's work, argon2
+/// at argon2-cffi's default; see `core::werkzeug`'s bounds). So an unknown mobile, a wrong
+/// password against any stored hash and a damaged item take the same time from outside: the
+/// floor, not the hash (issue 20). A multiple of the measured cost rather than a fixed time, so
+/// it holds at every Lambda memory size without configuration.
+pub const FAILURE_FLOOR: u32 = 12;
 
 /// A user logged in.
 pub struct LoggedIn {
@@ -96,6 +105,7 @@ impl<U: UserStore, T: LoginThrottle, S: SessionStore> Login<U, T, S> {
         if let Admission::Refused { retry_after } = self.throttle.admit(&mobile, source).await? {
             return Err(LoginError::TooManyAttempts { retry_after });
         }
+        let admitted = Instant::now();
         let user = match self.users.find(&mobile).await {
             // A disabled account answers as an unknown mobile does, at the same cost.
             Ok(user) => user.filter(|u| !u.disabled),
@@ -115,12 +125,19 @@ impl<U: UserStore, T: LoginThrottle, S: SessionStore> Login<U, T, S> {
                 return Err(LoginError::Internal(e.to_string()));
             }
         };
-        if verdict.unusable {
-            tracing::warn!(mobile = %mobile.masked(), format = %verdict.format,
-                "stored password hash is in no format a login can verify");
+        match user.as_ref().and_then(|u| u.damaged) {
+            Some(problem) => {
+                tracing::warn!(mobile = %mobile.masked(), problem, "user item is damaged")
+            }
+            None if verdict.unusable => {
+                tracing::warn!(mobile = %mobile.masked(), format = %verdict.format,
+                    "stored password hash is in no format a login can verify")
+            }
+            None => {}
         }
         let (Some(user), true) = (user, verdict.matched) else {
             // Counted as a failure when admitted.
+            hold_failure(admitted).await;
             return Err(LoginError::BadCredentials);
         };
         // The token carries the version read with the hash: a change or reset that lands while
@@ -183,5 +200,15 @@ impl<U: UserStore, T: LoginThrottle, S: SessionStore> Login<U, T, S> {
         if let Err(e) = self.throttle.withdraw(mobile, source).await {
             tracing::warn!(mobile = %mobile.masked(), error = %e, "unjudged attempt left counted");
         }
+    }
+}
+
+/// Waits until [`FAILURE_FLOOR`] verifications of ours have passed since `admitted`, without
+/// holding a thread (Lambda bills the wall time; docs/performance.md prices it).
+pub async fn hold_failure(admitted: Instant) {
+    match hashing::calibrate_off_runtime().await {
+        Ok(cost) => tokio::time::sleep_until((admitted + cost * FAILURE_FLOOR).into()).await,
+        // Only a panicked blocking task gets here; the answer is not held back for it.
+        Err(e) => tracing::warn!(error = %e, "failure floor not measured"),
     }
 }

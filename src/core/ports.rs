@@ -50,6 +50,10 @@ pub struct StoredUser {
     pub session_version: u64,
     /// Set by the operator (`ihome-account disable`): no login, reset or change is allowed.
     pub disabled: bool,
+    /// What is wrong with the item's `password_hash` when it is missing or not a string (then
+    /// `password_hash` is empty): such an item answers as any wrong password does, never as an
+    /// outage. Safe to log: it names the problem, never a value.
+    pub damaged: Option<&'static str>,
 }
 
 pub trait UserStore: Send + Sync + 'static {

@@ -52,13 +52,20 @@
 //! The stored string decides the cost of a verification, so a damaged or hostile one must not
 //! exhaust the function (a Lambda of 128 MB must survive the largest allowed; the deployed one has
 //! 512 MB and a 10 s timeout). Beyond these it is refused as `"… out of bounds"`:
+//! The bounds also set the **worst case of one verification**, which the login's failure floor
+//! must cover so that a wrong password cannot tell which numbers hold accounts (docs/login.md,
+//! "What still tells"; issue 20): each is at most about 10 verifications of our argon2id hash
+//! (7.6 for `pbkdf2:sha256:1000000`, about 116 ms on one x86_64 core here).
 //! - pbkdf2: 1 ≤ iterations ≤ [`MAX_PBKDF2_ITERATIONS`] (1,000,000, werkzeug 3.1's default and
-//!   the largest any version chose). The costliest, `pbkdf2:sha512:1000000`, takes about 0.5 s
-//!   on one x86_64 core here.
+//!   the largest any version chose) for SHA-1 and SHA-256; ≤ [`MAX_PBKDF2_SHA512_ITERATIONS`]
+//!   (250,000) for SHA-512, whose iteration costs about four SHA-256 ones (werkzeug never chose
+//!   SHA-512 by default; a hash made with it and more iterations is refused, and its owner resets
+//!   the password by SMS code).
+//! - the salt: at most [`MAX_SALT_LEN`] (128) bytes; werkzeug's are 8 or 16 characters.
 //! - scrypt: n a power of two ≥ 2, 1 ≤ r ≤ [`MAX_SCRYPT_R`] (32), 1 ≤ p ≤ [`MAX_SCRYPT_P`] (16),
 //!   the big buffer 128·n·r ≤ [`MAX_SCRYPT_MEMORY`] (64 MiB, twice werkzeug's default; with r
 //!   and p capped the whole allocation is at most 64 MiB + 68 KiB), and the work n·r·p ≤
-//!   [`MAX_SCRYPT_WORK`] (2^20, four times werkzeug's default, about 0.2 s here).
+//!   [`MAX_SCRYPT_WORK`] (2^19, twice werkzeug's default, about 0.14 s here).
 //! - scrypt parameters werkzeug itself could not verify are refused as `"scrypt parameters
 //!   werkzeug refuses"`: werkzeug passes `maxmem = 132·n·r·p` to `hashlib.scrypt`, and OpenSSL
 //!   refuses when its buffers 128·r·(n + p + 2) exceed that (n = 16, r = 8, p = 1, for one), when
@@ -105,11 +112,19 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::pbkdf2;
 
 /// The most PBKDF2 iterations accepted: werkzeug 3.1's default, the largest any version chose.
+/// SHA-512 is held to [`MAX_PBKDF2_SHA512_ITERATIONS`].
 pub const MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// The most PBKDF2-SHA512 iterations accepted: one SHA-512 iteration costs about four SHA-256
+/// ones here (AWS-LC, x86_64), so this is the same worst case as 1,000,000 of SHA-256. No
+/// werkzeug version chose SHA-512 by default.
+pub const MAX_PBKDF2_SHA512_ITERATIONS: u32 = 250_000;
+/// The longest salt accepted, in bytes: werkzeug's are 8 or 16 characters. A longer one is
+/// hashed once per derivation (scrypt: once per block), so it must not be unbounded.
+pub const MAX_SALT_LEN: usize = 128;
 /// The most memory scrypt's big buffer (128·n·r bytes) may take: twice werkzeug's default.
 pub const MAX_SCRYPT_MEMORY: u64 = 64 << 20;
-/// The most scrypt work (n·r·p) accepted: four times werkzeug's default `32768:8:1`.
-pub const MAX_SCRYPT_WORK: u64 = 1 << 20;
+/// The most scrypt work (n·r·p) accepted: twice werkzeug's default `32768:8:1`.
+pub const MAX_SCRYPT_WORK: u64 = 1 << 19;
 /// The largest scrypt block size r accepted (werkzeug's default is 8).
 pub const MAX_SCRYPT_R: u32 = 32;
 /// The largest scrypt parallelism p accepted (werkzeug's default is 1).
@@ -311,6 +326,12 @@ pub fn parse(stored: &str) -> Result<LegacyHash<'_>, Unsupported> {
             Method::Scrypt { .. } => "scrypt without salt",
         });
     }
+    if salt.len() > MAX_SALT_LEN {
+        return unsupported(match method {
+            Method::Pbkdf2 { .. } => "pbkdf2 salt out of bounds",
+            Method::Scrypt { .. } => "scrypt salt out of bounds",
+        });
+    }
     let mut expected = [0u8; MAX_LEN];
     if !decode_lower_hex(hex, &mut expected[..method.output_len()]) {
         return unsupported(match method {
@@ -341,10 +362,12 @@ fn pbkdf2_method(args: &[&str]) -> Result<Method, Unsupported> {
         Decimal::TooLarge => return unsupported("pbkdf2 iterations out of bounds"),
         Decimal::Value(i) => i,
     };
+    let most = match digest {
+        Digest::Sha512 => MAX_PBKDF2_SHA512_ITERATIONS,
+        Digest::Sha1 | Digest::Sha256 => MAX_PBKDF2_ITERATIONS,
+    };
     match u32::try_from(iterations) {
-        Ok(iterations) if iterations <= MAX_PBKDF2_ITERATIONS => {
-            Ok(Method::Pbkdf2 { digest, iterations })
-        }
+        Ok(iterations) if iterations <= most => Ok(Method::Pbkdf2 { digest, iterations }),
         _ => unsupported("pbkdf2 iterations out of bounds"),
     }
 }
@@ -793,16 +816,66 @@ mod tests {
         }
     }
 
+    /// Issue 20: no stored string may cost more than the documented worst case, whatever part
+    /// of it is large (a 390,000-character salt made a cheap scrypt cost 0.46 s).
+    #[test]
+    fn every_part_past_its_bound_is_refused() {
+        let h = SHA256_HEX;
+        let long_salt = "s".repeat(MAX_SALT_LEN + 1);
+        for (stored, name) in [
+            (
+                format!(
+                    "pbkdf2:sha512:{}$salt${h}{h}",
+                    MAX_PBKDF2_SHA512_ITERATIONS + 1
+                ),
+                "pbkdf2 iterations out of bounds",
+            ),
+            (
+                format!("pbkdf2:sha256:{}$salt${h}", MAX_PBKDF2_ITERATIONS + 1),
+                "pbkdf2 iterations out of bounds",
+            ),
+            (
+                format!("pbkdf2:sha256:1000${long_salt}${h}"),
+                "pbkdf2 salt out of bounds",
+            ),
+            (
+                format!("scrypt:2:32:16${long_salt}${h}{h}"),
+                "scrypt salt out of bounds",
+            ),
+            (
+                format!("scrypt:1024:32:16${}${h}{h}", "s".repeat(390_000)),
+                "scrypt salt out of bounds",
+            ),
+            (
+                format!("scrypt:32768:8:4$salt${h}{h}"),
+                "scrypt parameters out of bounds",
+            ),
+            (
+                format!("scrypt:65536:8:2$salt${h}{h}"),
+                "scrypt parameters out of bounds",
+            ),
+        ] {
+            assert_eq!(
+                refused(&stored),
+                name,
+                "{}",
+                &stored[..40.min(stored.len())]
+            );
+        }
+    }
+
     #[test]
     fn the_bounds_themselves_are_accepted() {
         let h = SHA256_HEX;
         for stored in [
             format!("pbkdf2:sha256:1$salt${h}"),
             format!("pbkdf2:sha256:{MAX_PBKDF2_ITERATIONS}$salt${h}"),
+            format!("pbkdf2:sha512:{MAX_PBKDF2_SHA512_ITERATIONS}$salt${h}{h}"),
+            format!("pbkdf2:sha256:1${}${h}", "s".repeat(MAX_SALT_LEN)),
             format!("scrypt:65536:8:1$salt${h}{h}"),
-            format!("scrypt:32768:8:4$salt${h}{h}"),
-            format!("scrypt:16384:32:2$salt${h}{h}"),
-            format!("scrypt:4096:16:16$salt${h}{h}"),
+            format!("scrypt:32768:8:2$salt${h}{h}"),
+            format!("scrypt:16384:32:1$salt${h}{h}"),
+            format!("scrypt:4096:16:8$salt${h}{h}"),
             format!("scrypt:128:8:1$salt${h}{h}"),
             format!("scrypt:32768:1:1$salt${h}{h}"),
         ] {

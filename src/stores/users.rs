@@ -107,7 +107,15 @@ impl UserStore for DynamoUsers {
         let user_id = text("user_id")
             .and_then(|id| uuid::Uuid::try_parse(id).ok())
             .ok_or_else(|| unreadable("user_id"))?;
-        let password_hash = text("password_hash").ok_or_else(|| unreadable("password_hash"))?;
+        // A damaged hash is the item's problem, not the store's: the login answers it as a wrong
+        // password (issue 20), so it cannot tell anyone that the number has an item, nor raise
+        // the outage alarm.
+        let (password_hash, damaged) = match item.get("password_hash") {
+            Some(AttributeValue::S(hash)) => (hash.as_str(), None),
+            None => ("", Some("the item has no password_hash")),
+            Some(AttributeValue::Null(_)) => ("", Some("the item's password_hash is NULL")),
+            Some(_) => ("", Some("the item's password_hash is not a string")),
+        };
         let session_version = match item.get("session_version") {
             None => 0,
             Some(v) => v
@@ -124,6 +132,7 @@ impl UserStore for DynamoUsers {
             password_hash: password_hash.to_owned(),
             session_version,
             disabled: matches!(item.get("disabled"), Some(AttributeValue::Bool(true))),
+            damaged,
         }))
     }
 
@@ -196,6 +205,14 @@ impl UserStore for DynamoUsers {
         } else {
             "session_version = :seen"
         };
+        // The hash that was read, or (a damaged item, which a reset repairs) still no string.
+        let (hash_unchanged, old) = match seen.damaged {
+            None => ("password_hash = :old", s(&seen.password_hash)),
+            Some(_) => (
+                "(attribute_not_exists(password_hash) OR NOT attribute_type(password_hash, :old))",
+                s("S"),
+            ),
+        };
         let result = self
             .client
             .update_item()
@@ -203,12 +220,12 @@ impl UserStore for DynamoUsers {
             .key("mobile", s(mobile.as_str()))
             .update_expression("SET password_hash = :new, session_version = :next")
             .condition_expression(format!(
-                "user_id = :user AND password_hash = :old AND {version_unchanged}"
+                "user_id = :user AND {hash_unchanged} AND {version_unchanged}"
             ))
             .expression_attribute_values(":new", s(new_hash))
             .expression_attribute_values(":next", n(next))
             .expression_attribute_values(":user", s(&seen.user_id.to_string()))
-            .expression_attribute_values(":old", s(&seen.password_hash))
+            .expression_attribute_values(":old", old)
             .expression_attribute_values(":seen", n(seen.session_version))
             .send()
             .await;
