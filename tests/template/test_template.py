@@ -30,7 +30,16 @@ NETWORK_TYPES = {
 }
 GETATT = lambda name, attr: {"Fn::GetAtt": [name, attr]}  # noqa: E731
 TABLE = GETATT("UsersTable", "Arn")
-ROUTES = {"/api/v1.0/users", "/api/v1.0/sessions"}
+# Every route the function answers (docs/contract.md), with its methods: the API sends exactly
+# these to the alias (issue 19 added logout, log out everywhere, password change and reset).
+ROUTE_METHODS = {
+    "/api/v1.0/users": {"post"},
+    "/api/v1.0/sessions": {"post", "delete"},
+    "/api/v1.0/session": {"delete"},
+    "/api/v1.0/users/password": {"put"},
+    "/api/v1.0/password_resets": {"post"},
+}
+ROUTES = set(ROUTE_METHODS)
 # What the function calls on the users table (src/stores/users.rs), and nothing else.
 DYNAMODB_CALLS = {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
 
@@ -52,6 +61,49 @@ def role_statements(stack):
             if {"Ref": "FunctionRole"} in props.get("Roles", []):
                 statements += props["PolicyDocument"]["Statement"]
     return statements
+
+
+USERS_RS = ROOT / "src/stores/users.rs"
+
+
+def attribute_names(expression, names):
+    """The top-level attribute names an update or condition expression touches: its words that
+    are neither placeholders (:v), keywords nor functions, with #aliases resolved."""
+    words = re.findall(r"[#:]?[A-Za-z_][A-Za-z0-9_]*", expression)
+    keywords = {"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN",
+                "attribute_exists", "attribute_not_exists", "attribute_type", "begins_with",
+                "contains", "size", "if_not_exists", "list_append"}
+    return {names.get(w, w) for w in words if not w.startswith(":") and w not in keywords}
+
+
+def update_calls(operator=False):
+    """Each UpdateItem of the adapter (src/stores/users.rs): (update expressions, condition
+    expressions, the #aliases it names, ReturnValues or NONE). A call is the text from one
+    `.update_item()` to the next `.send()`; a condition built with format! has its {parts}
+    resolved from the `let part = ...;` literals of the file. The operator's calls are those of
+    `set_disabled` (ihome-account), the function's all the others."""
+    users = USERS_RS.read_text()
+    at = users.index("fn set_disabled")
+    end = users.index("\n}\n", at)
+    source = users[at:end] if operator else users[:at] + users[end:]
+    calls = []
+    for chunk in re.findall(r"\.update_item\(\)(.*?)\.send\(\)", source, re.S):
+        names = dict(re.findall(r'\.expression_attribute_names\(\s*"(#\w+)",\s*"(\w+)"', chunk))
+        update = re.findall(r'\.update_expression\(\s*"([^"]+)"', chunk)
+        condition = re.findall(r'\.condition_expression\(\s*(?:format!\(\s*)?"([^"]+)"', chunk)
+        for part in re.findall(r"\{(\w+)\}", " ".join(condition)):
+            # `let part = ...;` or `let (part, other) = ...;`: its expression-like literals
+            (let,) = re.findall(rf"let \(?[\w, ]*\b{part}\b[\w, ]*\)? = (.*?);", users, re.S)
+            condition += [x for x in re.findall(r'"([^"]+)"', let) if re.search(r"[ (=]", x)]
+        returns = re.findall(r"ReturnValue::(\w+)", chunk)
+        assert update, f"an UpdateItem whose update expression is not a literal: {chunk}"
+        calls.append((" ".join(update), re.sub(r"\{\w+\}", "", " ".join(condition)), names,
+                      returns[0] if returns else "None"))
+    return calls
+
+
+RETURN_VALUES = {"None": "NONE", "UpdatedNew": "UPDATED_NEW", "UpdatedOld": "UPDATED_OLD",
+                 "AllNew": "ALL_NEW", "AllOld": "ALL_OLD"}
 
 
 def test_role_allows_the_three_table_calls_logs_eni_and_own_key_only(stack):
@@ -87,35 +139,97 @@ def test_registration_puts_whole_items_unconditioned(stack):
     assert "Condition" not in table_statement(stack, "dynamodb:PutItem")
 
 
-def test_login_reads_only_the_projected_credentials(stack):
-    """GetItem only of the key and the three attributes a login projects, and only with a
-    projection: without one, Select is ALL_ATTRIBUTES and the request is refused."""
+def test_reads_only_the_projected_credentials_and_session_state(stack):
+    """GetItem only of the key and the five attributes a login, a password change or a reset
+    projects (the credentials, the session version, the operator's disabled flag), and only with
+    a projection: without one, Select is ALL_ATTRIBUTES and the request is refused."""
     st = table_statement(stack, "dynamodb:GetItem")
     assert st["Condition"] == {
         "ForAllValues:StringEquals": {
-            "dynamodb:Attributes": ["mobile", "user_id", "name", "password_hash"]},
+            "dynamodb:Attributes": ["mobile", "user_id", "name", "password_hash",
+                                    "session_version", "disabled"]},
         "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
     }
-    # what the adapter asks for, read from its source: the projection is exactly the allowed
-    # attributes (less the key, which DynamoDB always needs listed)
-    users = (ROOT / "src/stores/users.rs").read_text()
-    (projection,) = re.findall(r'\.projection_expression\("([^"]+)"\)', users)
-    names = dict(re.findall(r'\.expression_attribute_names\("(#\w+)", "(\w+)"\)', users))
-    projected = {names.get(a.strip(), a.strip()) for a in projection.split(",")}
+    # what the adapter asks for, read from its source: its projections together are exactly the
+    # allowed attributes (less the key, which DynamoDB always needs listed)
+    users = USERS_RS.read_text()
+    projections = re.findall(r'\.projection_expression\(\s*"([^"]+)"', users)
+    assert projections, "the adapter reads with a projection"
+    names = dict(re.findall(r'\.expression_attribute_names\(\s*"(#\w+)",\s*"(\w+)"', users))
+    projected = {names.get(a.strip(), a.strip()) for p in projections for a in p.split(",")}
     assert projected | {"mobile"} == set(st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
 
 
-def test_login_writes_only_the_password_hash_and_reads_nothing_back(stack):
+def test_writes_only_the_password_hash_and_session_version(stack):
+    """UpdateItem may write password_hash (a login's upgrade, a change, a reset) and
+    session_version (those two and log out everywhere), compare those and user_id, and read back
+    only what it updated: never name, never disabled (the operator's alone)."""
     st = table_statement(stack, "dynamodb:UpdateItem")
     assert st["Condition"] == {
-        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["mobile", "password_hash"]},
-        "StringEquals": {"dynamodb:ReturnValues": "NONE"},
+        "ForAllValues:StringEquals": {
+            "dynamodb:Attributes": ["mobile", "user_id", "password_hash", "session_version"]},
+        "StringEquals": {"dynamodb:ReturnValues": ["NONE", "UPDATED_NEW"]},
     }
-    users = (ROOT / "src/stores/users.rs").read_text()
-    assert '.update_expression("SET password_hash = :new")' in users
+    allowed = set(st["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    # what the adapter writes and compares, read from its source
+    users = USERS_RS.read_text()
+    assert '.update_expression("SET password_hash = :new")' in users  # a login's upgrade
     assert '.condition_expression("password_hash = :old")' in users
-    # NONE is the default; a request asking for any other ReturnValues would be refused
-    assert not re.search(r"\.return_values\((?!ReturnValue::None)", users)
+    calls = update_calls()
+    assert len(calls) >= 3, "the upgrade, the password replacement, the end of every session"
+    written, touched, returned = set(), set(), set()
+    for update, condition, names, returns in calls:
+        written |= attribute_names(update, names)
+        touched |= attribute_names(update, names) | attribute_names(condition, names)
+        returned.add(RETURN_VALUES[returns])
+    assert written == {"password_hash", "session_version"}, written
+    assert touched | {"mobile"} == allowed, touched
+    # UPDATED_NEW hands back only what the request wrote; nothing asks for the whole item
+    assert returned | {"NONE"} == set(st["Condition"]["StringEquals"]["dynamodb:ReturnValues"])
+
+
+def test_the_operator_policy_writes_disabled_and_session_version_only(stack):
+    """ihome-account's policy: a managed policy attached to no one by the stack, reading and
+    writing only the key, user_id, session_version and disabled, and the cache's token when
+    there is one; the function's role never gets it."""
+    pol = stack.resources["AccountOperatorPolicy"]["Properties"]
+    assert "Roles" not in pol and "Users" not in pol and "Groups" not in pol
+    statements = {st["Sid"]: st for st in pol["PolicyDocument"]["Statement"]}
+    attrs = ["mobile", "user_id", "session_version", "disabled"]
+    get = statements.pop("ReadUserIdAndSessionStateOnly")
+    assert (get["Action"], get["Resource"]) == ("dynamodb:GetItem", TABLE)
+    assert get["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:Attributes": attrs},
+                                "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}
+    update = statements.pop("WriteDisabledAndSessionVersionOnly")
+    assert (update["Action"], update["Resource"]) == ("dynamodb:UpdateItem", TABLE)
+    assert update["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:Attributes": attrs},
+                                   "StringEquals": {"dynamodb:ReturnValues": ["NONE", "UPDATED_NEW"]}}
+    secret = statements.pop("ReadTheCacheAuthToken")
+    assert secret["Action"] == "secretsmanager:GetSecretValue"
+    want = ({"Ref": "CacheAuthSecret"} if stack.values["NetworkMode"] == "create"
+            else {"Fn::Sub": "${RedisAuthSecretArn}"})
+    assert secret["Resource"] == want
+    assert statements == {}
+    # what ihome-account asks for (DynamoUsers::set_disabled), read from its source: it writes
+    # disabled and session_version only, touches nothing outside the list, and reads back
+    # nothing but what it wrote (ALL_NEW would hand over the password hash and the name)
+    written, touched, returned = set(), set(), set()
+    for expression, condition, names, returns in update_calls(operator=True):
+        written |= attribute_names(expression, names)
+        touched |= attribute_names(expression, names) | attribute_names(condition, names)
+        returned.add(RETURN_VALUES[returns])
+    assert written == {"disabled", "session_version"}, written
+    assert touched | {"mobile"} <= set(attrs), touched
+    assert returned <= set(update["Condition"]["StringEquals"]["dynamodb:ReturnValues"]), returned
+    # and the function's role may read disabled, never write it
+    assert "disabled" not in json.dumps(table_statement(stack, "dynamodb:UpdateItem"))
+
+
+def test_the_operator_policy_has_no_secret_statement_without_a_cache_token():
+    stack = Stack({**JOIN, "RedisAuthSecretArn": ""})
+    sids = {st["Sid"] for st in
+            stack.resources["AccountOperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    assert sids == {"ReadUserIdAndSessionStateOnly", "WriteDisabledAndSessionVersionOnly"}
 
 
 def test_role_is_assumed_by_lambda_only(stack):
@@ -150,19 +264,21 @@ def test_environment_encrypted_with_a_key_only_the_role_decrypts(stack):
                 assert st["Condition"]["Bool"]["kms:GrantIsForAWSResource"] is True
 
 
-def test_api_routes_both_posts_to_the_live_alias(stack):
+def test_api_routes_every_route_to_the_live_alias(stack):
     alias_name, alias = stack.one("AWS::Lambda::Alias")
     assert alias["Properties"]["Name"] == "live"
     body = stack.resources["HttpApi"]["Properties"]["Body"]
     assert set(body["paths"]) == ROUTES
-    for path in ROUTES:
-        assert set(body["paths"][path]) == {"post"}, path
-        integration = body["paths"][path]["post"]["x-amazon-apigateway-integration"]
-        assert integration["uri"]["Fn::Sub"].endswith("/functions/${RegisterFunctionAliaslive}/invocations")
-        assert "${RegisterFunction.Arn}" not in json.dumps(integration["uri"])
+    for path, methods in ROUTE_METHODS.items():
+        assert set(body["paths"][path]) == methods, path
+        for method in methods:
+            integration = body["paths"][path][method]["x-amazon-apigateway-integration"]
+            assert integration["uri"]["Fn::Sub"].endswith("/functions/${RegisterFunctionAliaslive}/invocations")
+            assert "${RegisterFunction.Arn}" not in json.dumps(integration["uri"])
     # API Gateway may invoke the alias for each route, and for nothing else
     permissions = stack.of_type("AWS::Lambda::Permission").values()
-    assert len(permissions) == len(ROUTES)
+    routes = {(m.upper(), p) for p, methods in ROUTE_METHODS.items() for m in methods}
+    assert len(permissions) == len(routes)
     sources = set()
     for permission in permissions:
         assert permission["Properties"]["FunctionName"] == {"Ref": alias_name}
@@ -171,7 +287,7 @@ def test_api_routes_both_posts_to_the_live_alias(stack):
                                                                    "AWS::Region": REGION,
                                                                    "AWS::AccountId": ACCOUNT}))
     api = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:<HttpApi>/*"
-    assert sources == {f"{api}/POST{path}" for path in ROUTES}
+    assert sources == {f"{api}/{method}{path}" for method, path in routes}
 
 
 def strings(node, path=""):
@@ -284,8 +400,9 @@ def test_cors_is_exactly_the_allowed_origins_with_credentials():
     values = stack.values
     assert render(conf["allowOrigins"], values) == origins.split(",")
     assert conf == {"allowOrigins": conf["allowOrigins"], "allowCredentials": True,
-                    "allowMethods": ["POST"], "allowHeaders": ["content-type", "x-csrftoken"]}
-    # API-wide: the login route is covered as the registration is, and no route has its own
+                    "allowMethods": ["POST", "PUT", "DELETE"],
+                    "allowHeaders": ["content-type", "x-csrftoken"]}
+    # API-wide: every route is covered as the registration is, and no route has its own
     body = stack.resources["HttpApi"]["Properties"]["Body"]
     assert set(body["paths"]) == ROUTES
     assert "x-amazon-apigateway-cors" not in json.dumps(body["paths"])
@@ -308,7 +425,7 @@ def test_alarms_are_the_rollback_triggers(stack):
                 json.dumps(a["Properties"].get("Dimensions", [{}])[0].get("Value")))
                for a in stack.of_type("AWS::CloudWatch::Alarm").values()}
     for outcome in ("internal", "sms_store_unavailable", "throttle_store_unavailable",
-                    "user_store_unavailable"):
+                    "user_store_unavailable", "session_store_unavailable"):
         assert ("IHome/Registration", "Requests", json.dumps(outcome)) in watched
     names = {(ns, m) for ns, m, _ in watched}
     assert {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/Lambda", "Duration"),
@@ -393,7 +510,7 @@ def test_the_function_reads_exactly_these_variables(stack):
     assert set(env) == {"USERS_TABLE", "REDIS_URL", "JWT_SECRET", "SESSION_TTL_SECONDS",
                         "SMS_CODE_LEASE_MS", "JWT_ISSUER", "STATUS_CODES", "ALLOWED_ORIGINS",
                         "LOGIN_LIMIT_MOBILE_IP", "LOGIN_LIMIT_IP", "LOGIN_LIMIT_MOBILE",
-                        "METRICS_NAMESPACE"}
+                        "METRICS_NAMESPACE", "SESSION_WAIT_REPLICAS"}
     # kept, though logins count in it too: the alarms and dashboards read this name
     assert env["METRICS_NAMESPACE"] == "IHome/Registration"
     # the login limits as written out are the function's defaults (src/edge/config.rs)
@@ -404,6 +521,10 @@ def test_the_function_reads_exactly_these_variables(stack):
     for name, value in defaults.items():
         assert env[name] == value, name
     assert env["STATUS_CODES"] == "ihome"
+    # an ending waits for the one replica the template creates; a joined cache's are unknown
+    groups = stack.of_type("AWS::ElastiCache::ReplicationGroup")
+    replicas = [g["Properties"]["NumCacheClusters"] - 1 for g in groups.values()]
+    assert env["SESSION_WAIT_REPLICAS"] == ("1" if replicas == [1] else "0"), replicas
     assert Stack({"StatusCodes": "http"}).function()["Environment"]["Variables"]["STATUS_CODES"] == "http"
 
 
@@ -436,5 +557,9 @@ def test_dashboard_is_valid_json_with_outcomes_and_latencies(create):
     assert len(logins) == 1
     shown = {m[3] for m in logins[0]["properties"]["metrics"]}
     assert shown == {"logged_in", "bad_credentials", "too_many_attempts", "throttle_store_unavailable"}
+    (sessions,) = [w for w in widgets if "Sessions" in w["properties"].get("title", "")]
+    shown = {m[3] for m in sessions["properties"]["metrics"]}
+    assert shown == {"logged_out", "logged_out_everywhere", "password_changed", "password_reset",
+                     "not_logged_in", "session_store_unavailable"}
     (alarms,) = [w for w in widgets if w["type"] == "alarm"]
     assert len(alarms["properties"]["alarms"]) == len(create.of_type("AWS::CloudWatch::Alarm"))
