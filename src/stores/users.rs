@@ -248,13 +248,34 @@ impl DynamoUsers {
         mobile: &Mobile,
         disabled: bool,
     ) -> Result<Option<(UserId, u64)>, UserStoreError> {
+        let key = AttributeValue::S(mobile.as_str().to_owned());
+        // Only what the switch needs: the operator never reads a hash or a name.
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("mobile", key.clone())
+            .consistent_read(true)
+            .projection_expression("user_id, session_version")
+            .send()
+            .await
+            .map_err(|e| UserStoreError::Unavailable(describe(&e)))?;
+        let Some(item) = got.item else {
+            return Ok(None);
+        };
+        let user_id = item
+            .get("user_id")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|id| uuid::Uuid::try_parse(id).ok())
+            .ok_or_else(|| UserStoreError::Unavailable("item without a usable user_id".into()))?;
         let update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("mobile", AttributeValue::S(mobile.as_str().to_owned()))
-            .condition_expression("attribute_exists(mobile)")
-            .return_values(ReturnValue::AllNew);
+            .key("mobile", key)
+            // Still that user's item (not deleted and registered again meanwhile).
+            .condition_expression("user_id = :user")
+            .expression_attribute_values(":user", AttributeValue::S(user_id.to_string()));
         let update = if disabled {
             update
                 .update_expression(
@@ -263,11 +284,12 @@ impl DynamoUsers {
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .return_values(ReturnValue::UpdatedNew)
         } else {
             update.update_expression("REMOVE disabled")
         };
-        let item = match update.send().await {
-            Ok(out) => out.attributes.unwrap_or_default(),
+        let out = match update.send().await {
+            Ok(out) => out,
             Err(err) => {
                 return match err.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
@@ -275,12 +297,11 @@ impl DynamoUsers {
                 };
             }
         };
-        let user_id = item
-            .get("user_id")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|id| uuid::Uuid::try_parse(id).ok())
-            .ok_or_else(|| UserStoreError::Unavailable("item without a usable user_id".into()))?;
-        Ok(Some((user_id, version_of(&item)?)))
+        let version = match disabled {
+            true => version_of(&out.attributes.unwrap_or_default())?,
+            false => version_of(&item)?,
+        };
+        Ok(Some((user_id, version)))
     }
 }
 
