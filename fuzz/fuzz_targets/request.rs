@@ -1,8 +1,10 @@
-//! The request path without I/O, from what a client controls: the method, the
+//! The request path without I/O, from what a client controls: the path, the method, the
 //! `Accept-Language` and `Content-Type` headers and the body bytes, put into a real HTTP API
 //! event (the body base64-encoded, as API Gateway hands over bytes). Input layout: one byte for
-//! the method, then `language 0xFF content-type 0xFF body`. The handler answers with stand-in
-//! stores that hold no code; every answer must be a 4xx in the iHome contract.
+//! the method (the byte modulo 6) and the path (the byte divided by 6, modulo 6: the
+//! registration's first, so a seed written before the other routes existed still posts there),
+//! then `language 0xFF content-type 0xFF body`. The handler answers with stand-in stores that
+//! hold no code, no user and no session; every answer must be a 4xx in the iHome contract.
 //!
 //! Whole events are not fuzzed here: lambda_http 1.3 panics while converting events whose Host,
 //! X-Forwarded-Proto or path cannot form a URI (found by an earlier version of this target; see
@@ -22,11 +24,21 @@ use serde_json::Value;
 use stand_ins::{NoCodes, service};
 
 /// Real statuses (`STATUS_CODES=http`), so "every answer is a 4xx" is the check.
-static SERVICE: LazyLock<Arc<Service<NoCodes, NoCodes, NoCodes>>> = LazyLock::new(|| service("http"));
+static SERVICE: LazyLock<Arc<Service<NoCodes, NoCodes, NoCodes, NoCodes>>> =
+    LazyLock::new(|| service("http"));
 
 static TEMPLATE: &str = include_str!("../../events/http-api/registered.json");
 
 const METHODS: [&str; 6] = ["POST", "GET", "PUT", "DELETE", "PATCH", "OPTIONS"];
+/// The function's routes, then a path it does not answer (scripts/fuzz seeds with this order).
+const PATHS: [&str; 6] = [
+    "/api/v1.0/users",
+    "/api/v1.0/sessions",
+    "/api/v1.0/session",
+    "/api/v1.0/users/password",
+    "/api/v1.0/password_resets",
+    "/api/v1.0/user",
+];
 
 /// Printable ASCII only: what API Gateway passes on as a header value.
 fn header_value(bytes: &[u8]) -> String {
@@ -48,6 +60,9 @@ fuzz_target!(|data: &[u8]| {
         parts.next().unwrap_or_default(),
     );
     let mut e: Value = serde_json::from_str(TEMPLATE).unwrap();
+    let path = PATHS[method as usize / METHODS.len() % PATHS.len()];
+    e["rawPath"] = Value::from(path);
+    e["requestContext"]["http"]["path"] = Value::from(path);
     e["requestContext"]["http"]["method"] = Value::from(METHODS[method as usize % METHODS.len()]);
     e["headers"]["accept-language"] = Value::from(header_value(lang));
     e["headers"]["content-type"] = Value::from(header_value(ctype));
