@@ -2,8 +2,14 @@
 HTTP API (payload 2.0), REST API (payload 1.0) and Function URL events. The expected answer's
 `code` is the file name up to `--` (registered--base64.json expects "registered"); what follows
 `--` names the variant, and `--login` marks a row both routes share as the login's
-(invalid_body--login.json posts to /api/v1.0/sessions). The route itself is the event's own path,
-which tests/events.rs reads to arrange and check the stores. tests/events.rs replays every file
+(invalid_body--login.json posts to /api/v1.0/sessions), and likewise `--logout` (DELETE
+/api/v1.0/session), `--logout-everywhere` (DELETE /api/v1.0/sessions), `--password` (PUT
+/api/v1.0/users/password) and `--reset` (POST /api/v1.0/password_resets) the rows of issue 19's
+routes. The route itself is the event's own path and method, which tests/events.rs reads to
+arrange and check the stores. A session that verifies cannot be written into a file (the replay
+runs the function with a key of its own): an event that needs one carries the placeholder
+`@session-of-<mobile>@` as its cookie, and tests/events.rs stores a user under that mobile, logs
+it in through the function, and puts the token in its place. tests/events.rs replays every file
 through the built function. Run: python3 scripts/make-events.py"""
 import base64
 import json
@@ -14,10 +20,24 @@ PASSWORD = "correct horse battery"
 # A wrong password that differs from PASSWORD in one letter's case: no normalisation forgives it.
 WRONG_PASSWORD = "correct horse batterY"
 CODE = "123456"
+# The password a change or a reset sets (not PASSWORD: the stored user's until then).
+NEW_PASSWORD = "staple battery horse correct"
 USERS = "/api/v1.0/users"
 SESSIONS = "/api/v1.0/sessions"
-# An unknown path; API Gateway hands it over through a catch-all route ($default, {proxy+}).
-UNKNOWN = "/api/v1.0/session"
+SESSION = "/api/v1.0/session"
+PASSWORD_PATH = "/api/v1.0/users/password"
+RESETS = "/api/v1.0/password_resets"
+# The routes the API declares (template.yaml), by path: an event's routeKey names the one its
+# method matches, or else the path's first (as the older method_not_allowed events do).
+DECLARED = {USERS: ["POST"], SESSIONS: ["POST", "DELETE"], SESSION: ["DELETE"],
+            PASSWORD_PATH: ["PUT"], RESETS: ["POST"]}
+# An unknown path (a typo of /users); API Gateway hands it over through a catch-all route
+# ($default, {proxy+}). (It was /api/v1.0/session until issue 19 made that the logout.)
+UNKNOWN = "/api/v1.0/user"
+# A cookie that is a JWT in form but signed with another key: not logged in, like none at all.
+FORGED_COOKIE = ("__Host-session=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+                 "eyJzdWIiOiIwMTkzMDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDAiLCJzdiI6OTl9."
+                 "c2lnbmVkIHdpdGggYW5vdGhlciBrZXk")
 # Where registrations come from. Logins come from an address of their own per API type, so
 # their throttle counts (per source address) are theirs alone; tests/events.rs resets them.
 REGISTER_IP = "203.0.113.10"
@@ -125,9 +145,95 @@ def login_cases(prefix):
     ]] + [("not_found", UNKNOWN, "POST", login(m(113)), j, False, {})]
 
 
+def change(password=PASSWORD, new=NEW_PASSWORD, new2=NEW_PASSWORD, **extra):
+    return json.dumps({"password": password, "new_password": new, "new_password2": new2, **extra},
+                      ensure_ascii=False)
+
+
+def session_of(mobile):
+    """The cookie of a session of `mobile`'s user, filled in by tests/events.rs."""
+    return {"cookie": f"__Host-session=@session-of-{mobile}@"}
+
+
+def session_cases(prefix):
+    """Issue 19's rows that need no session: logout, log out everywhere and a password change
+    without one (the session is checked after the path, method, origin and size, before the
+    body), and the reset's, which needs an SMS code for a reset and no session. Mobiles
+    <prefix>0201 and up. tests/events.rs: for password_reset, sms_code_mismatch--reset,
+    sms_code_expired--reset-registration-code and the two *_store_unavailable--reset it stores a
+    user holding PASSWORD, and a reset code (`sms_code_reset_<mobile>`, 000000 for the mismatch),
+    or only a registration code (`sms_code_<mobile>`) for the registration-code row."""
+    m = lambda i: f"{prefix}{i:04d}"
+    j = "application/json"
+    forged = {"cookie": FORGED_COOKIE}
+    return [
+        # Logout: DELETE /api/v1.0/session. Answered with the cookie deleted all the same.
+        ("not_logged_in--logout", SESSION, "DELETE", None, None, False, {}),
+        ("not_logged_in--logout-forged-cookie", SESSION, "DELETE", None, None, False, forged),
+        # iHome's pages ask GET /api/v1.0/session whether someone is logged in: not here.
+        ("method_not_allowed--logout", SESSION, "GET", None, None, False, {}),
+        # Another site cannot log a visitor out either (no body, as a cross-site fetch sends).
+        ("forbidden_origin--logout", SESSION, "DELETE", None, None, False, CROSS_SITE_FORM),
+        # Log out everywhere: DELETE /api/v1.0/sessions.
+        ("not_logged_in--logout-everywhere", SESSIONS, "DELETE", None, None, False, {}),
+        ("not_logged_in--logout-everywhere-forged-cookie", SESSIONS, "DELETE", None, None, False, forged),
+        ("forbidden_origin--logout-everywhere", SESSIONS, "DELETE", None, None, False, CROSS_SITE_FORM),
+        # Password change: PUT /api/v1.0/users/password.
+        ("not_logged_in--password", PASSWORD_PATH, "PUT", change(), j, False, {}),
+        ("not_logged_in--password-forged-cookie", PASSWORD_PATH, "PUT", change(), j, False, forged),
+        # The session before the body: an unreadable body without one is not_logged_in.
+        ("not_logged_in--password-invalid-body", PASSWORD_PATH, "PUT", "{not json", j, False, {}),
+        ("method_not_allowed--password", PASSWORD_PATH, "POST", change(), j, False, {}),
+        ("forbidden_origin--password", PASSWORD_PATH, "PUT", change(), "text/plain", False, CROSS_SITE_FORM),
+        # The size before the session.
+        ("body_too_large--password", PASSWORD_PATH, "PUT", change(padding="x" * 17000), j, False, {}),
+        # With a session (tests/events.rs logs a user in for the placeholder).
+        ("logged_out", SESSION, "DELETE", None, None, False, session_of(m(220))),
+        ("logged_out_everywhere", SESSIONS, "DELETE", None, None, False, session_of(m(221))),
+        ("password_changed", PASSWORD_PATH, "PUT", change(), j, False, session_of(m(222))),
+        ("bad_credentials--password", PASSWORD_PATH, "PUT", change(password=WRONG_PASSWORD), j, False,
+         session_of(m(223))),
+        ("weak_password--password", PASSWORD_PATH, "PUT", change(new="iloveyou", new2="iloveyou"), j, False,
+         session_of(m(224))),
+        ("session_store_unavailable--logout", SESSION, "DELETE", None, None, False, session_of(m(225))),
+        ("session_store_unavailable--password", PASSWORD_PATH, "PUT", change(), j, False, session_of(m(226))),
+        # Reset: POST /api/v1.0/password_resets, a registration's body.
+        ("password_reset", RESETS, "POST", form(m(201), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        ("invalid_body--reset", RESETS, "POST", "{not json", j, False, {}),
+        ("missing_field--reset", RESETS, "POST", json.dumps({"mobile": m(202), "sms_code": CODE}), j, False, {}),
+        ("invalid_mobile--reset", RESETS, "POST", form(m(203) + "9999", password=NEW_PASSWORD,
+                                                      password2=NEW_PASSWORD), j, False, {}),
+        ("password_mismatch--reset", RESETS, "POST", form(m(204), password=NEW_PASSWORD,
+                                                         password2=NEW_PASSWORD + "!"), j, False, {}),
+        ("weak_password--reset", RESETS, "POST", form(m(205), password="iloveyou", password2="iloveyou"), j, False, {}),
+        ("invalid_sms_code--reset", RESETS, "POST", form(m(206), code="12345a", password=NEW_PASSWORD,
+                                                        password2=NEW_PASSWORD), j, False, {}),
+        # No reset code stored for the number.
+        ("sms_code_expired--reset", RESETS, "POST", form(m(207), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        # Only a registration code is stored: it cannot reset.
+        ("sms_code_expired--reset-registration-code", RESETS, "POST",
+         form(m(208), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        ("sms_code_mismatch--reset", RESETS, "POST", form(m(209), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        ("sms_store_unavailable--reset", RESETS, "POST", form(m(210), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        ("user_store_unavailable--reset", RESETS, "POST", form(m(211), password=NEW_PASSWORD, password2=NEW_PASSWORD), j, False, {}),
+        ("method_not_allowed--reset", RESETS, "GET", None, None, False, {}),
+        ("forbidden_origin--reset", RESETS, "POST", form(m(212), password=NEW_PASSWORD, password2=NEW_PASSWORD),
+         "text/plain", False, CROSS_SITE_FORM),
+        ("body_too_large--reset", RESETS, "POST", form(m(213), padding="x" * 17000), j, False, {}),
+    ]
+
+
 def every_case(prefix):
     """Every row: (file stem, path, method, body, content-type, base64?, extra headers)."""
-    return [(stem, USERS, *rest) for stem, *rest in cases(prefix)] + login_cases(prefix)
+    return ([(stem, USERS, *rest) for stem, *rest in cases(prefix)] + login_cases(prefix)
+            + session_cases(prefix))
+
+
+def route_key(path, method):
+    """The route of the API that hands the event over (template.yaml's, or the catch-all)."""
+    if path not in DECLARED:
+        return None
+    return f"{method if method in DECLARED[path] else DECLARED[path][0]} {path}"
 
 
 def encode(body, b64):
@@ -164,7 +270,7 @@ def http_api(i, path, method, body, ctype, b64, extra, url=False):
     ip, forwarded = source(path, "function-url" if url else "http-api")
     h = headers(ctype, body, extra, forwarded)
     h["host"] = host
-    route = "$default" if url or path == UNKNOWN else f"POST {path}"
+    route = "$default" if url or path == UNKNOWN else route_key(path, method)
     e = {
         "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
         "headers": h,
@@ -179,6 +285,9 @@ def http_api(i, path, method, body, ctype, b64, extra, url=False):
         },
         "isBase64Encoded": b64,
     }
+    # Payload 2.0 hands cookies over in their own list, not as a header.
+    if "cookie" in h:
+        e["cookies"] = h.pop("cookie").split("; ")
     if body is not None:
         e["body"] = encode(body, b64)
     return e
@@ -222,5 +331,6 @@ for i, (stem, *rest) in enumerate(every_case("1370000")):
     write("rest-api", stem, rest_api(i, *rest))
 for i, (stem, *rest) in enumerate(every_case("1360000")):
     if stem in ("registered", "registered--base64", "invalid_mobile", "method_not_allowed",
-                "logged_in", "bad_credentials"):
+                "logged_in", "bad_credentials", "not_logged_in--logout",
+                "not_logged_in--password-forged-cookie"):
         write("function-url", stem, http_api(i, *rest, url=True))

@@ -34,11 +34,15 @@ const FORGED_IP: &str = "192.0.2.99";
 /// The name the login events' users are stored with: the cookie's `name` must be the item's.
 const STORED_NAME: &str = "王小明";
 
-/// The route an event goes to, by its own path (`rawPath`, or `path` for payload 1.0).
+/// The route an event goes to, by its own path (`rawPath`, or `path` for payload 1.0) and, on
+/// the paths issue 19 shares, its method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     Register,
     Login,
+    /// Logout, log out everywhere, password change: the routes that need a session.
+    Session,
+    Reset,
     Unknown,
 }
 
@@ -47,12 +51,32 @@ fn route(event: &Value) -> Route {
         .as_str()
         .or(event["path"].as_str())
         .unwrap();
-    match path {
-        "/api/v1.0/users" => Route::Register,
-        "/api/v1.0/sessions" => Route::Login,
+    let method = event["requestContext"]["http"]["method"]
+        .as_str()
+        .or(event["httpMethod"].as_str())
+        .unwrap();
+    match (path, method) {
+        ("/api/v1.0/users", _) => Route::Register,
+        ("/api/v1.0/sessions", "DELETE") => Route::Session,
+        ("/api/v1.0/sessions", _) => Route::Login,
+        ("/api/v1.0/session" | "/api/v1.0/users/password", _) => Route::Session,
+        ("/api/v1.0/password_resets", _) => Route::Reset,
         _ => Route::Unknown,
     }
 }
+
+/// The password a change or a reset sets (`scripts/make-events.py`).
+const NEW_PASSWORD: &str = "staple battery horse correct";
+
+/// The cookie an event that needs a session carries until the replay fills it in.
+fn session_placeholder(event: &str) -> Option<String> {
+    let start = event.find("@session-of-")? + "@session-of-".len();
+    let end = start + event[start..].find('@')?;
+    Some(event[start..end].to_owned())
+}
+
+/// The deletion of the session cookie, as logout answers it.
+const DELETED: &str = "__Host-session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax";
 
 /// The address API Gateway saw: `requestContext.http.sourceIp` (2.0) or `identity.sourceIp`.
 fn source_ip(event: &Value) -> &str {
@@ -124,6 +148,16 @@ fn every_row_has_an_event_on_each_route_for_both_api_types() {
             let want: &[Route] = match o {
                 Internal => &[],
                 NotFound => &[Route::Unknown],
+                // Issue 19's routes: the session ones (logout, everywhere, password change),
+                // and the reset.
+                LoggedOut | LoggedOutEverywhere | PasswordChanged | NotLoggedIn => {
+                    &[Route::Session]
+                }
+                SessionStoreUnavailable => &[Route::Session],
+                PasswordReset => &[Route::Reset],
+                SmsCodeExpired | SmsCodeMismatch | InvalidSmsCode | SmsStoreUnavailable => {
+                    &[Route::Register, Route::Reset]
+                }
                 o if login_only.contains(&o) => &[Route::Login],
                 o if register_only.contains(&o) => &[Route::Register],
                 _ => &[Route::Register, Route::Login],
@@ -247,7 +281,20 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
     for path in event_files() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let want = outcome(name.split("--").next().unwrap());
-        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        // A session the function itself issued, for the user this event names.
+        let session = match session_placeholder(&text) {
+            Some(m) => {
+                let arranged = log_in_for(&mut st, &healthy.0, &m).await;
+                text = text.replace(&format!("@session-of-{m}@"), &arranged.token);
+                stored += 1;
+                // That login's own metrics line.
+                answered.push("logged_in".to_owned());
+                Some(arranged)
+            }
+            None => None,
+        };
+        let event: Value = serde_json::from_str(&text).unwrap();
         let route = route(&event);
         let form = body_of(&event);
         let field = |k: &str| form.as_ref().and_then(|f| f[k].as_str()).map(str::to_owned);
@@ -272,6 +319,10 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
                     _ => st.set_code(m, &code, 300).await,
                 }
             }
+            (Some(mobile), Route::Reset) => {
+                stored += usize::from(arrange_reset(&mut st, mobile, want, &name).await);
+            }
+            (_, Route::Session) => {}
             (Some(mobile), Route::Login | Route::Unknown) => {
                 let arranged = arrange_login(&mut st, mobile, source_ip(&event), want, &name).await;
                 stored += usize::from(arranged.user.is_some());
@@ -281,7 +332,9 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
         }
 
         let (api, _) = match want {
-            Outcome::SmsStoreUnavailable | Outcome::ThrottleStoreUnavailable => &no_redis,
+            Outcome::SmsStoreUnavailable
+            | Outcome::ThrottleStoreUnavailable
+            | Outcome::SessionStoreUnavailable => &no_redis,
             Outcome::UserStoreUnavailable => &no_dynamodb,
             _ => &healthy,
         };
@@ -298,7 +351,9 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
         // wherever the seed answered in JSON, and for the login's too_many_attempts, which
         // iHome's own login answered in JSON.
         let status = match (mode, errno, want) {
-            (StatusMode::Ihome, "0" | "4001" | "4002" | "4003" | "4004" | "4103", _) => 200,
+            (StatusMode::Ihome, "0" | "4001" | "4002" | "4003" | "4004" | "4101" | "4103", _) => {
+                200
+            }
             (StatusMode::Ihome, _, Outcome::TooManyAttempts) => 200,
             _ => http_status,
         };
@@ -330,11 +385,26 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
             _ => assert_eq!(retry_after, None, "{ctx}"),
         }
         assert!(
-            !text.contains(PASSWORD) && !text.contains(WRONG_PASSWORD) && !text.contains(&code),
+            !text.contains(PASSWORD)
+                && !text.contains(WRONG_PASSWORD)
+                && !text.contains(NEW_PASSWORD)
+                && !text.contains(&code),
             "{ctx}: answer echoes a secret"
         );
 
         // The stored state.
+        if route == Route::Session {
+            check_session(&mut st, session.as_ref(), want, &event, &answer, &ctx).await;
+            continue;
+        }
+        if route == Route::Reset {
+            if let Some(m) = &mobile {
+                check_reset(&mut st, m, want, &answer, &ctx).await;
+            } else {
+                assert!(cookies(&answer).is_empty(), "{ctx}");
+            }
+            continue;
+        }
         if let Some(arranged) = login {
             check_login(&mut st, &arranged, want, &answer, &ctx).await;
             if want == Outcome::LoggedIn {
@@ -397,7 +467,7 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
             assert!(cookies(&answer).is_empty(), "{ctx}");
         }
     }
-    assert!(replayed >= 80, "replayed only {replayed} events");
+    assert!(replayed >= 120, "replayed only {replayed} events");
     assert_eq!(st.count_items().await, stored);
 
     // The logs: JSON lines, masked mobiles, and no secret of any kind.
@@ -446,6 +516,7 @@ async fn replay_every_event(mode: StatusMode, mode_name: &str) {
     for secret in [
         PASSWORD,
         WRONG_PASSWORD,
+        NEW_PASSWORD,
         FULL_WIDTH_PASSWORD,
         "123456",
         "eyJ",
@@ -615,6 +686,222 @@ async fn check_login(st: &mut Stores, a: &Arranged, want: Outcome, answer: &Valu
         (user_id.as_str(), STORED_NAME, a.mobile.as_str()),
         "{ctx}: the cookie names the stored user, by the item's name"
     );
+}
+
+/// A user stored for a session event and logged in through the function.
+struct Session {
+    mobile: Mobile,
+    user_id: String,
+    hash: String,
+    token: String,
+    jti: String,
+}
+
+/// Stores a user holding PASSWORD under `mobile` and logs it in through `api` (a login event of
+/// its own, from an address of its own): the session a browser would hold.
+async fn log_in_for(st: &mut Stores, api: &RuntimeApi, mobile: &str) -> Session {
+    let mobile = Mobile::parse(mobile).unwrap();
+    let (user_id, hash) = put_user_with_password(st, &mobile).await;
+    let mut login: Value =
+        serde_json::from_str(include_str!("../events/http-api/logged_in.json")).unwrap();
+    let body = serde_json::json!({"mobile": mobile.as_str(), "password": PASSWORD});
+    login["body"] = Value::String(body.to_string());
+    login["requestContext"]["http"]["sourceIp"] = Value::String("198.51.100.77".into());
+    let Reply::Response(answer) = api.invoke(login.to_string().as_bytes()).await else {
+        panic!("the login for a session event failed")
+    };
+    let cookie = cookies(&answer).pop().expect("the login set a cookie");
+    let claims = decode_cookie(st, &cookie);
+    let token = cookie["__Host-session=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    Session {
+        mobile,
+        user_id,
+        hash,
+        token,
+        jti: claims.jti,
+    }
+}
+
+/// The stored state after a logout, log out everywhere or password change event.
+async fn check_session(
+    st: &mut Stores,
+    session: Option<&Session>,
+    want: Outcome,
+    event: &Value,
+    answer: &Value,
+    ctx: &str,
+) {
+    let cookie = cookies(answer);
+    let ended_here = |s: &Session| format!("session_ended:{}", s.jti);
+    let path = event["rawPath"]
+        .as_str()
+        .or(event["path"].as_str())
+        .unwrap();
+    let logout = path != "/api/v1.0/users/password";
+    match want {
+        // Logout and log out everywhere delete the cookie, with or without a session.
+        Outcome::LoggedOut | Outcome::LoggedOutEverywhere | Outcome::NotLoggedIn if logout => {
+            assert_eq!(cookie, [DELETED], "{ctx}: the cookie deleted")
+        }
+        Outcome::PasswordChanged => assert_eq!(cookie.len(), 1, "{ctx}: a fresh cookie"),
+        _ => assert!(cookie.is_empty(), "{ctx}: no cookie"),
+    }
+    let Some(sess) = session else {
+        return;
+    };
+    let item = st.item(sess.mobile.as_str()).await.unwrap();
+    let version = item
+        .get("session_version")
+        .map(|v| v.as_n().unwrap().to_owned());
+    let copy: Option<String> = st
+        .redis
+        .get(format!("session_user:{}", sess.user_id))
+        .await
+        .unwrap();
+    let ended: Option<String> = st.redis.get(ended_here(sess)).await.unwrap();
+    match want {
+        Outcome::LoggedOut => {
+            assert_eq!(ended.as_deref(), Some("1"), "{ctx}: this token ended");
+            assert_eq!((version, copy.as_deref()), (None, Some("0")), "{ctx}");
+        }
+        Outcome::LoggedOutEverywhere => {
+            assert_eq!(ended, None, "{ctx}");
+            assert_eq!(
+                (version.as_deref(), copy.as_deref()),
+                (Some("1"), Some("1")),
+                "{ctx}"
+            );
+            assert_eq!(s(&item, "password_hash"), sess.hash, "{ctx}: the hash kept");
+        }
+        Outcome::PasswordChanged => {
+            assert_eq!(
+                (version.as_deref(), copy.as_deref()),
+                (Some("1"), Some("1")),
+                "{ctx}"
+            );
+            let hash = s(&item, "password_hash");
+            assert_ne!(hash, sess.hash, "{ctx}: the hash replaced");
+            let typed = ihome_register::core::domain::TypedPassword::new(NEW_PASSWORD);
+            assert!(
+                hashing::verify(Some(hash), &typed).unwrap().matched,
+                "{ctx}"
+            );
+            let claims = decode_cookie(st, &cookie[0]);
+            assert_eq!(
+                (claims.sub.as_str(), claims.sv),
+                (sess.user_id.as_str(), 1),
+                "{ctx}"
+            );
+        }
+        _ => {
+            // Refused (a wrong current password, a weak new one) or Redis down: nothing ended.
+            assert_eq!((ended, version), (None, None), "{ctx}: nothing ended");
+            assert_eq!(s(&item, "password_hash"), sess.hash, "{ctx}: the hash kept");
+        }
+    }
+}
+
+/// Arranges the stores for a reset event: a user holding PASSWORD where the row reaches the
+/// user store, with a reset code (`sms_code_reset_<mobile>`; 000000 for the mismatch), or only
+/// a registration code for the registration-code row. Returns whether a user was stored.
+async fn arrange_reset(st: &mut Stores, mobile: &Mobile, want: Outcome, name: &str) -> bool {
+    let m = mobile.as_str();
+    let reset_key = format!("sms_code_reset_{m}");
+    let _: () = st.redis.del(&reset_key).await.unwrap();
+    st.del_code(m).await;
+    let with_user = matches!(
+        want,
+        Outcome::PasswordReset
+            | Outcome::SmsCodeMismatch
+            | Outcome::SmsStoreUnavailable
+            | Outcome::UserStoreUnavailable
+    ) || name.contains("registration-code");
+    if with_user {
+        put_user_with_password(st, mobile).await;
+    }
+    let _: () = st.redis.del(format!("login_fail:m:{m}")).await.unwrap();
+    match want {
+        Outcome::SmsCodeExpired if name.contains("registration-code") => {
+            st.set_code(m, "123456", 300).await
+        }
+        Outcome::SmsCodeExpired => {}
+        Outcome::SmsCodeMismatch => {
+            let _: () = st.redis.set_ex(&reset_key, "000000", 300).await.unwrap();
+        }
+        _ => {
+            let _: () = st.redis.set_ex(&reset_key, "123456", 300).await.unwrap();
+            // A lockout the reset must lift.
+            let _: () = st
+                .redis
+                .set_ex(format!("login_fail:m:{m}"), 20, 3600)
+                .await
+                .unwrap();
+        }
+    }
+    with_user
+}
+
+/// The stored state after a reset event.
+async fn check_reset(st: &mut Stores, mobile: &Mobile, want: Outcome, answer: &Value, ctx: &str) {
+    let m = mobile.as_str();
+    let reset: Option<String> = st.redis.get(format!("sms_code_reset_{m}")).await.unwrap();
+    let lock: Option<i64> = st.redis.get(format!("login_fail:m:{m}")).await.unwrap();
+    let item = st.item(m).await;
+    let cookie = cookies(answer);
+    match want {
+        Outcome::PasswordReset => {
+            let item = item.unwrap();
+            assert_eq!(reset, None, "{ctx}: the code spent");
+            assert_eq!(lock, None, "{ctx}: the lockout lifted");
+            assert_eq!(item["session_version"].as_n().unwrap(), "1", "{ctx}");
+            let typed = ihome_register::core::domain::TypedPassword::new(NEW_PASSWORD);
+            let hash = s(&item, "password_hash");
+            assert!(
+                hashing::verify(Some(hash), &typed).unwrap().matched,
+                "{ctx}"
+            );
+            assert_eq!(cookie.len(), 1, "{ctx}: logged in");
+            assert_eq!(decode_cookie(st, &cookie[0]).sv, 1, "{ctx}");
+        }
+        _ => {
+            assert!(cookie.is_empty(), "{ctx}: no cookie");
+            if let Some(item) = item {
+                assert!(
+                    item.get("session_version").is_none(),
+                    "{ctx}: nothing ended"
+                );
+            }
+            match want {
+                Outcome::SmsCodeMismatch => {
+                    let kept = reset.as_deref().map(support::StoredCode::parse);
+                    let kept = kept.map(|c| (c.digits, c.wrong, c.claimed));
+                    assert_eq!(kept, Some(("000000".into(), 1, false)), "{ctx}");
+                }
+                Outcome::SmsCodeExpired => {}
+                // A store failed (the code given back), or refused before any store (untouched).
+                _ => {
+                    let kept = reset.as_deref().map(support::StoredCode::parse);
+                    let kept = kept.map(|c| (c.digits, c.wrong, c.claimed));
+                    assert_eq!(
+                        kept,
+                        Some(("123456".into(), 0, false)),
+                        "{ctx}: the code kept"
+                    );
+                    assert_eq!(lock, Some(20), "{ctx}: the lockout stays");
+                }
+            }
+            if want == Outcome::SmsCodeExpired {
+                assert_eq!(reset, None, "{ctx}");
+                // A registration code is not a reset code: left as it was.
+                let registration = st.code(m).await;
+                assert!(registration.is_none() || registration.as_deref() == Some("123456"));
+            }
+        }
+    }
 }
 
 fn decode_cookie(st: &Stores, set_cookie: &str) -> ihome_register::core::session::Claims {
