@@ -114,6 +114,18 @@ async fn register(st: &mut Stores, app: &Arc<App>, mobile: &str) -> String {
     a.cookie.unwrap()
 }
 
+/// A user registered (the first session) and logged in again elsewhere (the second): its
+/// mobile and both cookies.
+async fn two_sessions(st: &mut Stores, app: &Arc<App>) -> (String, String, String) {
+    let mobile = random_mobile();
+    let first = register(st, app, &mobile).await;
+    let second = log_in(app, &mobile, PASSWORD, "198.51.100.2")
+        .await
+        .cookie
+        .unwrap();
+    (mobile, first, second)
+}
+
 async fn log_out(app: &Arc<App>, cookie: &str) -> Answer {
     call(
         app,
@@ -231,12 +243,7 @@ async fn registration_and_login_record_the_version_and_the_token_carries_it() {
 async fn log_out_ends_that_token_only_until_it_would_have_expired() {
     let mut st = Stores::fresh().await;
     let app = st.app().await;
-    let mobile = random_mobile();
-    let first = register(&mut st, &app, &mobile).await;
-    let second = log_in(&app, &mobile, PASSWORD, "198.51.100.2")
-        .await
-        .cookie
-        .unwrap();
+    let (mobile, first, second) = two_sessions(&mut st, &app).await;
 
     let a = log_out(&app, &first).await;
     assert_eq!((a.status, a.code.as_str()), (200, "logged_out"));
@@ -345,12 +352,7 @@ async fn log_out_everywhere_ends_every_token_issued_up_to_now_and_survives_a_flu
 async fn a_password_change_ends_every_other_session_and_renews_this_one() {
     let mut st = Stores::fresh().await;
     let app = st.app().await;
-    let mobile = random_mobile();
-    let here = register(&mut st, &app, &mobile).await;
-    let other = log_in(&app, &mobile, PASSWORD, "198.51.100.2")
-        .await
-        .cookie
-        .unwrap();
+    let (mobile, here, other) = two_sessions(&mut st, &app).await;
     let old_hash = s(&st.item(&mobile).await.unwrap(), "password_hash").to_owned();
 
     let a = change(&app, &here, PASSWORD, NEW_PASSWORD).await;
@@ -617,12 +619,7 @@ async fn a_stale_fast_copy_cannot_let_an_ended_session_change_the_password() {
     // What a replica that missed the write would hold: the version before the ending.
     let mut st = Stores::fresh().await;
     let app = st.app().await;
-    let mobile = random_mobile();
-    let old = register(&mut st, &app, &mobile).await;
-    let other = log_in(&app, &mobile, PASSWORD, "198.51.100.2")
-        .await
-        .cookie
-        .unwrap();
+    let (mobile, old, other) = two_sessions(&mut st, &app).await;
     assert_eq!(
         log_out_everywhere(&app, &other).await.code,
         "logged_out_everywhere"
@@ -688,12 +685,7 @@ async fn an_answered_ending_is_already_on_the_replica() {
     let redis = Redis::new(&config.redis_url, config.redis_timeout).unwrap();
     let app = st.app_on(redis, None, &config).await;
     st.redis = primary.connection().await;
-    let mobile = random_mobile();
-    let first = register(&mut st, &app, &mobile).await;
-    let second = log_in(&app, &mobile, PASSWORD, "198.51.100.2")
-        .await
-        .cookie
-        .unwrap();
+    let (mobile, first, second) = two_sessions(&mut st, &app).await;
     assert_eq!(log_out(&app, &first).await.code, "logged_out");
     let jti = claims(&st, &first).jti;
     let on_replica: Option<String> = to_replica

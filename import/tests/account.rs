@@ -4,10 +4,10 @@
 
 use std::process::Command;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+#[path = "../../tests/support/tables.rs"]
+mod tables;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use redis::AsyncCommands;
 
 fn require_env(name: &str) -> String {
@@ -38,26 +38,7 @@ async fn disable_ends_every_session_in_both_stores_and_enable_lifts_it() {
     require_env("AWS_ENDPOINT_URL_DYNAMODB");
     let ddb = ihome_import::dynamodb_client(std::time::Duration::from_secs(10), None).await;
     let table = format!("account-test-{:016x}", random_u64());
-    ddb.create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    tables::create_table(&ddb, &table).await;
     let mobile = format!("139{:08}", random_u64() % 100_000_000);
     let user_id = uuid::Uuid::now_v7().to_string();
     let s = |v: &str| AttributeValue::S(v.to_owned());
