@@ -178,3 +178,84 @@ build_hello_floor() {
   (cd "$ROOT/benches/hello" && CARGO_TARGET_DIR="$ROOT/target/hello" PATH="$VENV/bin:$PATH" \
     cargo lambda build --release --locked --lambda-dir "$ROOT/target/lambda/hello")
 }
+
+# --- TLS to both stores (issue 22): a test CA made per run, moto behind a TLS front, a private
+# redis-server speaking TLS as well as plain. Used by scripts/bench and scripts/power-tune.
+
+TLS_DIR="$RUN/tls"
+MOTO_TLS_PORT="${MOTO_TLS_PORT:-5443}"
+TLS_REDIS_PORT="${TLS_REDIS_PORT:-6390}"
+TLS_REDIS_PLAIN_PORT="${TLS_REDIS_PLAIN_PORT:-6389}"
+
+# make_test_ca DIR: a root CA, an intermediate and a leaf for 127.0.0.1 and localhost, RSA 2048
+# as the certificates DynamoDB presents (leaf, "Amazon RSA 2048 Mxx", Amazon Root CA 1), made
+# afresh by openssl in DIR; valid two days. DIR/ca.pem is the root to trust, DIR/chain.pem (leaf
+# then intermediate) and DIR/key.pem are the server's. The keys never leave DIR (under .run,
+# ignored by git).
+make_test_ca() {
+  local dir="$1"
+  rm -rf "$dir" && mkdir -p "$dir" && chmod 700 "$dir"
+  printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$dir/int.ext"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$dir/leaf.ext"
+  (
+    cd "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ihome test root CA $(date +%s)" \
+      -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=ihome test intermediate" -keyout int.key -out int.csr
+    openssl x509 -req -in int.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile int.ext -out int.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout key.pem -out leaf.csr
+    openssl x509 -req -in leaf.csr -CA int.pem -CAkey int.key -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem
+    cat leaf.pem int.pem >chain.pem
+    rm -f ca.key int.key ./*.csr
+  ) >"$dir/openssl.log" 2>&1 || die "openssl could not make the test CA (see $dir/openssl.log)"
+}
+
+# Stops a process this library started, by its pid file.
+stop_pidfile() {
+  local file="$1" pid
+  [ -s "$file" ] || return 0
+  pid="$(cat "$file")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$file"
+}
+
+# start_tls_stores: a new test CA (per run), then, signed by it, a private redis-server (TLS on
+# $TLS_REDIS_PORT, plain on $TLS_REDIS_PLAIN_PORT for the harness, same data) and
+# scripts/tls-front.py on $MOTO_TLS_PORT in front of moto. Earlier ones from this library are
+# stopped first, as they hold the last run's certificate. Needs ensure_servers first (moto).
+# Exports BENCH_FUNCTION_REDIS_URL and BENCH_FUNCTION_DYNAMODB_URL (the function's, over TLS),
+# BENCH_HARNESS_REDIS_URL (the harness's, plain, to the same server) and IHOME_TEST_CA_FILE,
+# which only a build with the `test-ca` feature reads.
+start_tls_stores() {
+  stop_pidfile "$RUN/tls-redis.pid"
+  stop_pidfile "$RUN/tls-front.pid"
+  log "making a test CA for this run ($TLS_DIR)"
+  make_test_ca "$TLS_DIR"
+  log "starting redis-server with TLS on 127.0.0.1:$TLS_REDIS_PORT (plain on $TLS_REDIS_PLAIN_PORT)"
+  redis-server --bind 127.0.0.1 --port "$TLS_REDIS_PLAIN_PORT" --tls-port "$TLS_REDIS_PORT" \
+    --tls-cert-file "$TLS_DIR/chain.pem" --tls-key-file "$TLS_DIR/key.pem" \
+    --tls-ca-cert-file "$TLS_DIR/ca.pem" --tls-auth-clients no \
+    --save '' --appendonly no --daemonize yes --pidfile "$RUN/tls-redis.pid" \
+    --logfile "$RUN/tls-redis.log"
+  wait_until "redis-server (TLS)" redis-cli -p "$TLS_REDIS_PORT" --tls --cacert "$TLS_DIR/ca.pem" ping
+  log "starting the TLS front for moto on 127.0.0.1:$MOTO_TLS_PORT"
+  nohup python3 "$ROOT/scripts/tls-front.py" --listen "127.0.0.1:$MOTO_TLS_PORT" \
+    --to "127.0.0.1:$MOTO_PORT" --cert "$TLS_DIR/chain.pem" --key "$TLS_DIR/key.pem" \
+    >"$RUN/tls-front.log" 2>&1 &
+  echo $! >"$RUN/tls-front.pid"
+  wait_until "the TLS front" curl -sf -o /dev/null --cacert "$TLS_DIR/ca.pem" \
+    "https://127.0.0.1:$MOTO_TLS_PORT/moto-api/"
+  export IHOME_TEST_CA_FILE="$TLS_DIR/ca.pem"
+  export BENCH_FUNCTION_REDIS_URL="rediss://127.0.0.1:$TLS_REDIS_PORT/0"
+  export BENCH_FUNCTION_DYNAMODB_URL="https://127.0.0.1:$MOTO_TLS_PORT"
+  export BENCH_HARNESS_REDIS_URL="redis://127.0.0.1:$TLS_REDIS_PLAIN_PORT/0"
+}
+
+# Stops what start_tls_stores started.
+stop_tls_stores() {
+  stop_pidfile "$RUN/tls-front.pid"
+  stop_pidfile "$RUN/tls-redis.pid"
+}

@@ -22,12 +22,8 @@ use crate::stores::throttle::{self, RedisThrottle};
 use crate::stores::users::DynamoUsers;
 
 /// The function: each store's calls timed for the metrics line.
-pub type App = Service<
-    Timed<RedisSmsCodes>,
-    Timed<DynamoUsers>,
-    Timed<RedisThrottle>,
-    Timed<RedisSessions>,
->;
+pub type App =
+    Service<Timed<RedisSmsCodes>, Timed<DynamoUsers>, Timed<RedisThrottle>, Timed<RedisSessions>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -50,17 +46,19 @@ pub const DYNAMODB_THROTTLE_BACKOFF: std::time::Duration = std::time::Duration::
 
 /// Builds the function's state and does at cold start what the first request would otherwise
 /// pay for: the hash's working memory, the mobile pattern, the Redis connection and its
-/// scripts. A store that is down at cold start costs a warning, not the init: requests get 503
-/// until it is back.
+/// scripts, and the DynamoDB connection (TCP and TLS, issue 22). A store that is down at cold
+/// start costs a warning, not the init: requests get 503 until it is back.
 ///
 /// The set-up steps wait on nothing but their own work, so they run at once (issue 16): the
 /// CPU-bound ones ([`prepare`]: the hash memory, the pattern and the NFKC tables) on a thread of
 /// their own, which `main` starts before anything else (waited for here on the blocking pool,
 /// or run there if nobody started it), and on the runtime Redis's round trips (started first,
-/// so the network time overlaps the rest) and the SDK's configuration.
+/// so the network time overlaps the rest) and DynamoDB's: the SDK's configuration, then one
+/// GetItem that opens the connection ([`open_dynamodb`]). Each store's warm-up waits at most
+/// [`WARM_UP_LIMIT`] (or its own timeout, if shorter), and they overlap, so a store that does not
+/// answer costs the init that limit once.
 pub async fn build(config: &Config) -> Result<App, StartupError> {
-    let redis =
-        Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)?;
+    let redis = redis_store(config)?;
     phases::mark("redis client");
     let local = tokio::task::spawn_blocking(prepare);
     let warm_up = async {
@@ -72,13 +70,115 @@ pub async fn build(config: &Config) -> Result<App, StartupError> {
             .await;
         phases::mark("redis connect and SCRIPT LOAD");
     };
-    let ((), client, local) = tokio::join!(warm_up, dynamodb_client(config), local);
+    let dynamodb = async {
+        let client = dynamodb_client(config).await;
+        if preconnect_enabled() {
+            let limit = config.dynamodb_timeout.min(WARM_UP_LIMIT);
+            open_dynamodb(&client, &config.users_table, limit).await;
+            phases::mark("dynamodb connect (TCP, TLS) and GetItem");
+        }
+        client
+    };
+    let ((), client, local) = tokio::join!(warm_up, dynamodb, local);
     local.expect("preparing the hash memory and the pattern does not panic");
     phases::mark("set-up joined");
     let users = DynamoUsers::new(client, &config.users_table);
     let service = assemble(redis, users, config);
     phases::mark("sessions and service");
     Ok(service)
+}
+
+/// The key [`open_dynamodb`] reads: not a mobile (those are 11 digits), so no item has it.
+pub const PRECONNECT_KEY: &str = "cold-start-connection";
+
+/// Opens the DynamoDB connection at cold start, so the first request finds it ready: DNS, TCP,
+/// the TLS handshake (in AWS the dearest part of a first call at a small memory size, paid here
+/// at init's full vCPU), the credentials and the request signing. The call is a GetItem of
+/// [`PRECONNECT_KEY`] on the users table, projected on the key: the role already grants it
+/// (GetItem on the table, attributes within mobile, user_id, name, password_hash), it reads no
+/// item and costs half a read unit (eventually consistent). The SDK's pool keeps the connection
+/// for the requests. A failure or `limit` passing costs a warning, never the init: the first
+/// request connects again.
+pub async fn open_dynamodb(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    limit: std::time::Duration,
+) {
+    let call = client
+        .get_item()
+        .table_name(table)
+        .key(
+            "mobile",
+            aws_sdk_dynamodb::types::AttributeValue::S(PRECONNECT_KEY.to_owned()),
+        )
+        .projection_expression("mobile")
+        .send();
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+            "dynamodb not reachable at cold start"
+        ),
+        Err(_) => tracing::warn!(
+            limit_ms = limit.as_millis() as u64,
+            "dynamodb did not answer at cold start"
+        ),
+    }
+}
+
+/// Whether [`build`] opens the DynamoDB connection: always, but in a bench build (`test-ca`)
+/// told otherwise by `IHOME_BENCH_NO_PRECONNECT=1`, for the before/after of issue 22 in one run.
+fn preconnect_enabled() -> bool {
+    #[cfg(feature = "test-ca")]
+    if std::env::var_os("IHOME_BENCH_NO_PRECONNECT").is_some_and(|v| v == "1") {
+        return false;
+    }
+    true
+}
+
+/// The Redis store over `REDIS_URL`. In a build with the `test-ca` feature, a `rediss://` URL
+/// is verified against [`test_ca`]'s roots when it is set; otherwise (every shipped build) the
+/// redis crate's Web PKI roots, as ElastiCache's certificates chain to them.
+fn redis_store(config: &Config) -> Result<Redis, StartupError> {
+    #[cfg(feature = "test-ca")]
+    if let Some(root_cert) = test_ca() {
+        use secrecy::ExposeSecret;
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        };
+        let client = redis::Client::build_with_tls(config.redis_url.expose_secret(), certs)
+            .map_err(|_| StartupError::RedisUrl)?;
+        return Redis::with_client(client, config.redis_timeout)
+            .map_err(|_| StartupError::RedisUrl);
+    }
+    Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)
+}
+
+/// Names a PEM file of root CAs that a build with the `test-ca` feature trusts besides its own
+/// (scripts/bench, scripts/power-tune and tests/tls_stores.rs: the CA `scripts/lib.sh` makes per
+/// run). A build without the feature never reads it.
+pub const TEST_CA_FILE_ENV: &str = "IHOME_TEST_CA_FILE";
+
+/// The test CA's PEM, read from [`TEST_CA_FILE_ENV`] once per call (at init).
+///
+/// Why a cargo feature and not a setting: a setting the deployed function reads is one
+/// environment variable away from trusting any certificate someone can mint, for DynamoDB (the
+/// password hashes) and Redis (the SMS codes), and a mistake in a stack's parameters would be
+/// enough. With the feature the code that reads the variable is not in the shipped artifact at
+/// all: `cargo lambda build --release` and `sam build` name no feature, the feature is off by
+/// default, and only the benchmark scripts turn it on (tests/tls_stores.rs checks that a build
+/// without it refuses the test CA even with the variable set). A set but unreadable file stops
+/// the bench build, rather than quietly testing without TLS trust.
+#[cfg(feature = "test-ca")]
+fn test_ca() -> Option<Vec<u8>> {
+    let path = std::env::var_os(TEST_CA_FILE_ENV)?;
+    Some(std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{TEST_CA_FILE_ENV}={}: {e}",
+            std::path::Path::new(&path).display()
+        )
+    }))
 }
 
 /// The CPU-bound set-up, once per process (a second call waits for the first): the hash's
@@ -105,12 +205,7 @@ pub fn assemble(redis: Redis, users: DynamoUsers, config: &Config) -> App {
     );
     let users = Timed(users);
     let sessions = Sessions::new(&config.session);
-    let registrar = Registrar::new(
-        Timed(codes),
-        users.clone(),
-        sessions.clone(),
-        state.clone(),
-    );
+    let registrar = Registrar::new(Timed(codes), users.clone(), sessions.clone(), state.clone());
     let login = Login::new(
         users.clone(),
         throttle.clone(),
@@ -146,11 +241,18 @@ const AWS_ROOT_CAS: &[u8] = include_bytes!("../../data/aws-root-cas.pem");
 /// by phase in docs/performance.md). DynamoDB, also through a gateway or interface endpoint,
 /// presents a certificate under these roots; an endpoint override over `https` must too
 /// (`http`, as for a local server, is unaffected). Unlike the default client it ignores
-/// `HTTPS_PROXY`: the function's subnets have no proxy.
+/// `HTTPS_PROXY`: the function's subnets have no proxy. A bench build (`test-ca` feature) adds
+/// the roots named by [`TEST_CA_FILE_ENV`], see [`test_ca`].
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
+    #[allow(unused_mut)] // a shipped build adds nothing to it
+    let mut roots = tls::TrustStore::empty().with_pem_certificate(AWS_ROOT_CAS);
+    #[cfg(feature = "test-ca")]
+    if let Some(pem) = test_ca() {
+        roots = roots.with_pem_certificate(pem);
+    }
     let context = tls::TlsContext::builder()
-        .with_trust_store(tls::TrustStore::empty().with_pem_certificate(AWS_ROOT_CAS))
+        .with_trust_store(roots)
         .build()
         .expect("a TLS context from PEM roots builds");
     aws_smithy_http_client::Builder::new()
@@ -211,5 +313,11 @@ mod tests {
         })
         .unwrap();
         dynamodb_client(&config).await;
+    }
+
+    #[test]
+    fn the_key_read_at_cold_start_is_no_mobile() {
+        // No user can have it, so the GetItem at init never reads an item.
+        assert!(Mobile::parse(PRECONNECT_KEY).is_err());
     }
 }
