@@ -226,7 +226,11 @@ fn record_ours(took: std::time::Duration) {
     let took = took.as_nanos().min(u128::from(u64::MAX)) as u64;
     // An update lost to a concurrent one costs nothing but one sample.
     let old = OURS_NS.load(Ordering::Relaxed);
-    let new = if old == 0 { took } else { old - old / 8 + took / 8 };
+    let new = if old == 0 {
+        took
+    } else {
+        old - old / 8 + took / 8
+    };
     OURS_NS.store(new, Ordering::Relaxed);
 }
 

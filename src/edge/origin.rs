@@ -130,7 +130,11 @@ mod tests {
                 ("HTTPS://WWW.IHOME.EXAMPLE", "www.ihome.example", true),
                 ("http://127.0.0.1:9000", "127.0.0.1:9000", true),
                 ("https://evil.example", "www.ihome.example", false),
-                ("https://www.ihome.example.evil.example", "www.ihome.example", false),
+                (
+                    "https://www.ihome.example.evil.example",
+                    "www.ihome.example",
+                    false,
+                ),
                 ("https://www.ihome.example:8443", "www.ihome.example", false),
                 ("null", "www.ihome.example", false),
                 ("", "www.ihome.example", false),
@@ -142,7 +146,11 @@ mod tests {
                     pairs.push(("host", host));
                 }
                 pairs.extend(site.map(|s| ("sec-fetch-site", s)));
-                let want = if ok { Ok(()) } else { Err(Refusal::OriginNotAllowed) };
+                let want = if ok {
+                    Ok(())
+                } else {
+                    Err(Refusal::OriginNotAllowed)
+                };
                 assert_eq!(p.check(&headers(&pairs)), want, "{origin} {host} {site:?}");
             }
         }
