@@ -43,6 +43,9 @@ struct Args {
     hello: Option<String>,
     /// The function built with `--features init-phases`, for the table by phase.
     phases: Option<String>,
+    /// The build as shipped (no `test-ca` feature): with the stores over TLS it must refuse the
+    /// test CA's certificates even when told of them (issue 22).
+    shipped: Option<String>,
     cold: usize,
     /// Only the cold starts (for A/B runs of the init).
     cold_only: bool,
@@ -56,6 +59,7 @@ fn args() -> Args {
         bootstrap: "target/lambda/ihome-register/bootstrap".into(),
         hello: None,
         phases: None,
+        shipped: None,
         cold: 20,
         cold_only: false,
         warm: 500,
@@ -66,6 +70,7 @@ fn args() -> Args {
         "--bootstrap" => a.bootstrap = value(),
         "--hello" => a.hello = Some(value()),
         "--phases" => a.phases = Some(value()),
+        "--shipped" => a.shipped = Some(value()),
         "--cold" => a.cold = value().parse().expect("--cold N"),
         "--cold-only" => a.cold_only = true,
         "--warm" => a.warm = value().parse().expect("--warm N"),
@@ -113,6 +118,50 @@ async fn put_user(b: &Bench, mobile: &str, hash: &str) {
         .unwrap();
 }
 
+/// One cold start of the build as shipped with the stores over TLS and `IHOME_TEST_CA_FILE`
+/// set: it must refuse both stores' certificates (a warning for each at init, a 503 for the
+/// registration) and store nothing. Panics otherwise.
+async fn shipped_refuses(b: &mut Bench, shipped: &str) -> Value {
+    assert!(
+        common::tls_stores(),
+        "--shipped needs the stores over TLS (scripts/lib.sh start_tls_stores)"
+    );
+    let (mobile, event) = b.success_event().await;
+    let api = RuntimeApi::start().await;
+    let function = Function::spawn(shipped, &api, &b.function_env());
+    let reply = api.invoke(&event).await;
+    let output = function.stop().await;
+    let status = match &reply {
+        support::runtime_api::Reply::Response(v) => v["statusCode"].as_u64().unwrap_or(0),
+        support::runtime_api::Reply::Error(_) => 0,
+    };
+    let refused = |store: &str| {
+        output.lines().any(|l| {
+            l.contains(&format!("{store} not reachable at cold start"))
+                && (l.contains("UnknownIssuer") || l.contains("certificate"))
+        })
+    };
+    let stored = b
+        .ddb
+        .get_item()
+        .table_name(&b.table)
+        .key("mobile", AttributeValue::S(mobile.clone()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .is_some();
+    let verdict = json!({"status": status, "redis_refused": refused("redis"),
+                         "dynamodb_refused": refused("dynamodb"), "user_stored": stored});
+    assert!(
+        status == 503 && refused("redis") && refused("dynamodb") && !stored,
+        "the shipped build must refuse the test CA: {verdict}\n{output}"
+    );
+    eprintln!("the shipped build refuses the test CA: {verdict}");
+    verdict
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let a = args();
@@ -130,6 +179,8 @@ async fn main() {
     // Cold starts: the function, then the hello-world floor, then the init-phases build, in
     // turn, so each meets the same machine conditions.
     let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    // Issue 22's "before": the same build told not to open DynamoDB's connection at init.
+    let (mut init_before, mut first_before) = (Vec::new(), Vec::new());
     let (mut hello_init, mut hello_first) = (Vec::new(), Vec::new());
     let mut phases: Vec<(String, Vec<f64>)> = Vec::new();
     let mut phases_init = Vec::new();
@@ -139,6 +190,11 @@ async fn main() {
         init.push(c.init_ms);
         first.push(c.first_ms);
         rss.push(c.rss_mib);
+        let (_, event) = b.success_event().await;
+        let before = common::without_preconnect(&b.function_env());
+        let c = cold_start(&a.bootstrap, &before, &Cap::None, &event, 201).await;
+        init_before.push(c.init_ms);
+        first_before.push(c.first_ms);
         if let Some(hello) = &a.hello {
             let c = cold_start(hello, &[], &Cap::None, &event, 200).await;
             hello_init.push(c.init_ms);
@@ -161,6 +217,15 @@ async fn main() {
     eprintln!("cold starts done");
     out.insert("init_ms", series(&init));
     out.insert("first_ms", series(&first));
+    out.insert("init_before_ms", series(&init_before));
+    out.insert("first_before_ms", series(&first_before));
+    out.insert("tls_stores", json!(common::tls_stores()));
+    if let Some(shipped) = &a.shipped {
+        out.insert(
+            "shipped_refuses_test_ca",
+            shipped_refuses(&mut b, shipped).await,
+        );
+    }
     if a.hello.is_some() {
         out.insert("hello_init_ms", series(&hello_init));
         out.insert("hello_first_ms", series(&hello_first));
@@ -369,18 +434,43 @@ async fn main() {
     out.insert("peak_rss_mib", series(&rss));
 
     // Connection set-up, as a cold instance pays it: a new Redis connection, and what a new
-    // DynamoDB client's first call costs beyond its second.
+    // DynamoDB client's first call costs beyond its second; with the stores over TLS, over TLS
+    // as the function makes them (and plain too, for the handshake's share).
     let (mut redis_connect, mut ddb_setup) = (Vec::new(), Vec::new());
+    let (mut redis_connect_plain, mut ddb_setup_plain) = (Vec::new(), Vec::new());
+    let function_redis = common::function_redis_url();
+    let function_ddb = common::function_dynamodb_url();
     for _ in 0..20 {
+        let t = Instant::now();
+        common::redis_client(&function_redis)
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        redis_connect.push(ms(t.elapsed()));
         let t = Instant::now();
         redis::Client::open(env("REDIS_URL"))
             .unwrap()
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        redis_connect.push(ms(t.elapsed()));
+        redis_connect_plain.push(ms(t.elapsed()));
+        let plain = common::dynamodb_client_on(&env("AWS_ENDPOINT_URL_DYNAMODB")).await;
+        let mut took = [0.0; 2];
+        for slot in &mut took {
+            let t = Instant::now();
+            plain
+                .put_item()
+                .table_name(&b.table)
+                .item("mobile", AttributeValue::S(b.mobile()))
+                .condition_expression("attribute_not_exists(mobile)")
+                .send()
+                .await
+                .unwrap();
+            *slot = ms(t.elapsed());
+        }
+        ddb_setup_plain.push(took[0] - took[1]);
         // The same put twice on a new client: the first pays the set-up, the second does not.
-        let client = app::dynamodb_client(&config).await;
+        let client = common::dynamodb_client_on(&function_ddb).await;
         let mut took = [0.0; 2];
         for slot in &mut took {
             let t = Instant::now();
@@ -402,6 +492,14 @@ async fn main() {
         json!({"summary": summary(&redis_connect)}),
     );
     out.insert("dynamodb_setup_ms", json!({"summary": summary(&ddb_setup)}));
+    out.insert(
+        "redis_connect_plain_ms",
+        json!({"summary": summary(&redis_connect_plain)}),
+    );
+    out.insert(
+        "dynamodb_setup_plain_ms",
+        json!({"summary": summary(&ddb_setup_plain)}),
+    );
     out.insert("floor_hash_ms", json!({"summary": summary(&hash)}));
     out.insert("floor_getdel_ms", json!({"summary": summary(&getdel)}));
     out.insert("floor_putitem_ms", json!({"summary": summary(&put)}));

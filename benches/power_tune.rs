@@ -165,6 +165,8 @@ struct Args {
     /// The probe's groups: the capped one's and the reference's `cgroup.procs`.
     probe_groups: Vec<String>,
     threads: usize,
+    /// The probe's table, for its DynamoDB connections.
+    table: String,
 }
 
 fn args() -> Args {
@@ -182,6 +184,7 @@ fn args() -> Args {
         probe: false,
         probe_groups: Vec::new(),
         threads: 1,
+        table: String::new(),
     };
     common::for_each_flag(|flag, value| match flag {
         "--bootstrap" => a.bootstrap = value(),
@@ -202,6 +205,7 @@ fn args() -> Args {
         "--probe" => a.probe = true,
         "--probe-groups" => a.probe_groups = value().split(',').map(str::to_owned).collect(),
         "--threads" => a.threads = value().parse().expect("--threads N"),
+        "--table" => a.table = value(),
         _ => {} // cargo bench passes --bench
     });
     a
@@ -354,7 +358,7 @@ fn cpu_time() -> Duration {
 /// The probe, spawned in the capped group: a CPU-bound spin there, then the deployed argon2id
 /// hash in that group and in the reference group (no quota) by turns, moving itself between
 /// them, so both sets of samples meet the same machine and the same working memory.
-fn probe(a: &Args) {
+fn probe(a: &Args) -> Value {
     let (capped, reference) = (&a.probe_groups[0], &a.probe_groups[1]);
     let join = |procs: &str| std::fs::write(procs, "0").expect("the probe joins a group");
     // A spin on `threads` threads for a second: CPU time over wall time is the share it got.
@@ -411,17 +415,106 @@ fn probe(a: &Args) {
     }
     join(capped);
     let [alone, back_to_back, ref_alone, ref_back_to_back] = &samples;
-    println!(
-        "{}",
-        json!({"cpu_share": share, "threads": a.threads, "anon_huge_kib": huge_kib,
-               "hash_alone_ms": summary(alone), "hash_back_to_back_ms": summary(back_to_back),
-               "reference": {"hash_alone_ms": summary(ref_alone),
-                             "hash_back_to_back_ms": summary(ref_back_to_back)}})
-    );
+    json!({"cpu_share": share, "threads": a.threads, "anon_huge_kib": huge_kib,
+           "hash_alone_ms": summary(alone), "hash_back_to_back_ms": summary(back_to_back),
+           "reference": {"hash_alone_ms": summary(ref_alone),
+                         "hash_back_to_back_ms": summary(ref_back_to_back)}})
+}
+
+/// The probe's second part (issue 22): what opening each store's connection costs at this
+/// share, by turns in the capped group and the reference one. DynamoDB: a new client (as the
+/// function builds it) makes the same GetItem twice, and the first's extra time is the
+/// connection's (TCP, and TLS when over the front; the SDK's first-call work in both); plain
+/// HTTP to moto against TLS through the front, so their difference is the handshake's own.
+/// Redis: a new connection, over TLS and plain. Each after two idle periods (the quota unspent,
+/// as at an instance's first request).
+async fn probe_connections(a: &Args) -> Value {
+    let (capped, reference) = (&a.probe_groups[0], &a.probe_groups[1]);
+    let join = |procs: &str| std::fs::write(procs, "0").expect("the probe joins a group");
+    let period = Duration::from_micros(a.period_us);
+    let endpoints = [
+        ("dynamodb_tls", common::function_dynamodb_url()),
+        ("dynamodb_plain", common::env("AWS_ENDPOINT_URL_DYNAMODB")),
+    ];
+    let redis_urls = [
+        ("redis_tls", common::function_redis_url()),
+        ("redis_plain", common::env("REDIS_URL")),
+    ];
+    let mut samples: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+    let mut first: HashMap<(&str, &str), f64> = HashMap::new();
+    for round in 0..21 {
+        for (group, name) in [(capped, "capped"), (reference, "reference")] {
+            join(group);
+            for (what, url) in &endpoints {
+                let client = common::dynamodb_client_on(url).await;
+                let mut took = [0.0; 2];
+                for slot in &mut took {
+                    tokio::time::sleep(period * 2).await;
+                    let t = Instant::now();
+                    client
+                        .get_item()
+                        .table_name(&a.table)
+                        .key("mobile", AttributeValue::S(app::PRECONNECT_KEY.into()))
+                        .projection_expression("mobile")
+                        .send()
+                        .await
+                        .expect("the probe's GetItem");
+                    *slot = ms(t.elapsed());
+                }
+                samples
+                    .entry((what, name))
+                    .or_default()
+                    .push(took[0] - took[1]);
+            }
+            for (what, url) in &redis_urls {
+                let client = common::redis_client(url);
+                tokio::time::sleep(period * 2).await;
+                let t = Instant::now();
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("the probe's Redis connection");
+                samples
+                    .entry((what, name))
+                    .or_default()
+                    .push(ms(t.elapsed()));
+            }
+        }
+        // The process's first connections (round 0, in the capped group first) also pay the
+        // one-time set-up of the TLS stack, as an instance's first connection does: kept
+        // apart from the medians of the rounds after.
+        if round == 0 {
+            for ((what, name), s) in std::mem::take(&mut samples) {
+                first.insert((what, name), s[0]);
+            }
+        }
+    }
+    join(capped);
+    let mut out = serde_json::Map::new();
+    for ((what, group), s) in &samples {
+        out.entry(what.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(group.to_string(), summary(s));
+    }
+    for ((what, group), ms) in &first {
+        out[*what]
+            .as_object_mut()
+            .unwrap()
+            .insert(format!("{group}_first_ms"), json!(ms));
+    }
+    Value::Object(out)
 }
 
 /// Runs the probe in `capped` (from its exec), comparing it with `reference`.
-fn run_probe(capped: &Group, reference: &Group, threads: usize, period_us: u64) -> Value {
+fn run_probe(
+    capped: &Group,
+    reference: &Group,
+    threads: usize,
+    period_us: u64,
+    table: &str,
+) -> Value {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--probe",
@@ -429,6 +522,8 @@ fn run_probe(capped: &Group, reference: &Group, threads: usize, period_us: u64) 
         &threads.to_string(),
         "--period-us",
         &period_us.to_string(),
+        "--table",
+        table,
         "--probe-groups",
         &format!(
             "{},{}",
@@ -453,7 +548,11 @@ fn run_probe(capped: &Group, reference: &Group, threads: usize, period_us: u64) 
 async fn main() {
     let a = args();
     if a.probe {
-        probe(&a);
+        let mut measured = probe(&a);
+        if !a.table.is_empty() {
+            measured["connections"] = probe_connections(&a).await;
+        }
+        println!("{measured}");
         return;
     }
     let hierarchy = Hierarchy::find().unwrap_or_else(|e| {
@@ -525,7 +624,7 @@ async fn main() {
         );
         // The cap checked before it is trusted.
         let threads = share.ceil() as usize;
-        let probe = run_probe(&group, &reference, threads, a.period_us);
+        let probe = run_probe(&group, &reference, threads, a.period_us, &table);
         eprintln!("{mb} MB: probe {probe}");
 
         let mut fn_env = common::function_env(&table, &secret);
@@ -536,7 +635,7 @@ async fn main() {
 
         // Cold starts, in turn: function and floor with init at full CPU, then both capped
         // from the start.
-        let mut cold: [Vec<f64>; 6] = Default::default();
+        let mut cold: [Vec<f64>; 8] = Default::default();
         let [
             init_burst,
             first_burst,
@@ -544,7 +643,11 @@ async fn main() {
             init_capped,
             first_capped,
             hello_capped,
+            init_before,
+            first_before,
         ] = &mut cold;
+        // Issue 22's "before": the same build, told not to open DynamoDB's connection at init.
+        let fn_env_before = common::without_preconnect(&fn_env);
         // Each process starts with the group's quota unspent, as a new Lambda instance does:
         // after a pause, since what the one before used in this period counts against it.
         let gap = Duration::from_millis(a.gap_ms);
@@ -554,6 +657,11 @@ async fn main() {
             let c = cold_start(&a.bootstrap, &fn_env, &burst, &event, 201).await;
             init_burst.push(c.init_ms);
             first_burst.push(c.first_ms);
+            let (_, event) = ops.ev.success().await;
+            tokio::time::sleep(gap).await;
+            let c = cold_start(&a.bootstrap, &fn_env_before, &burst, &event, 201).await;
+            init_before.push(c.init_ms);
+            first_before.push(c.first_ms);
             tokio::time::sleep(gap).await;
             let c = cold_start(&a.hello, &hello_env, &burst, &event, 200).await;
             hello_burst.push(c.init_ms);
@@ -629,6 +737,9 @@ async fn main() {
             "init_ratio_burst": median(init_burst) / median(hello_burst),
             "init_ratio_capped": median(init_capped) / median(hello_capped),
             "first_minus_warm_registration_ms": median(first_burst) - registration,
+            "init_before_burst_ms": summary(init_before),
+            "first_before_burst_ms": summary(first_before),
+            "first_before_minus_warm_registration_ms": median(first_before) - registration,
             "operations": timed,
             "peak_rss_mib": rss,
             "nr_throttled": throttled,
@@ -642,6 +753,7 @@ async fn main() {
         "left_out": left_out,
         "cold": a.cold,
         "warm": a.warm,
+        "tls_stores": common::tls_stores(),
     });
     std::fs::write(&a.out, serde_json::to_string_pretty(&out).unwrap()).unwrap();
     eprintln!("wrote {}", a.out);

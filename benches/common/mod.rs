@@ -68,16 +68,67 @@ pub fn bench_config(prefix: &str) -> (String, String, ihome_register::edge::conf
     (table, secret, config)
 }
 
-/// The function's environment, pointed at the local servers.
+/// Whether the function talks to both stores over TLS (issue 22): `scripts/lib.sh`'s
+/// `start_tls_stores` exported the TLS endpoints and the per-run test CA.
+pub fn tls_stores() -> bool {
+    std::env::var_os("BENCH_FUNCTION_DYNAMODB_URL").is_some()
+}
+
+/// The function's Redis URL: over TLS when [`tls_stores`], else the harness's own.
+pub fn function_redis_url() -> String {
+    std::env::var("BENCH_FUNCTION_REDIS_URL").unwrap_or_else(|_| env("REDIS_URL"))
+}
+
+/// The function's DynamoDB endpoint: moto's TLS front when [`tls_stores`], else moto itself.
+pub fn function_dynamodb_url() -> String {
+    std::env::var("BENCH_FUNCTION_DYNAMODB_URL")
+        .unwrap_or_else(|_| env("AWS_ENDPOINT_URL_DYNAMODB"))
+}
+
+/// The test CA's PEM, when [`tls_stores`].
+pub fn test_ca_pem() -> Option<Vec<u8>> {
+    let path = std::env::var_os("IHOME_TEST_CA_FILE")?;
+    Some(std::fs::read(path).expect("IHOME_TEST_CA_FILE is readable"))
+}
+
+/// A DynamoDB client as the function builds it (its timeouts, retries and HTTPS client, which
+/// in a `test-ca` build trusts the test CA), on `endpoint`.
+pub async fn dynamodb_client_on(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let client = ihome_register::edge::app::dynamodb_client_with(Duration::from_secs(2)).await;
+    let conf = client.config().to_builder().endpoint_url(endpoint).build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// A Redis client for `url`, trusting the test CA for `rediss://` when there is one.
+pub fn redis_client(url: &str) -> redis::Client {
+    match (url.starts_with("rediss://"), test_ca_pem()) {
+        (true, Some(root_cert)) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            },
+        )
+        .unwrap(),
+        _ => redis::Client::open(url).unwrap(),
+    }
+}
+
+/// `env` with the function told not to open DynamoDB's connection at init (a `test-ca` build
+/// only): the "before" of issue 22's A/B.
+pub fn without_preconnect(env: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = env.to_vec();
+    env.push(("IHOME_BENCH_NO_PRECONNECT", "1".into()));
+    env
+}
+
+/// The function's environment, pointed at the local servers (over TLS when [`tls_stores`]).
 pub fn function_env(table: &str, secret: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("USERS_TABLE", table.to_owned()),
-        ("REDIS_URL", env("REDIS_URL")),
+        ("REDIS_URL", function_redis_url()),
         ("JWT_SECRET", secret.to_owned()),
-        (
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            env("AWS_ENDPOINT_URL_DYNAMODB"),
-        ),
+        ("AWS_ENDPOINT_URL_DYNAMODB", function_dynamodb_url()),
         ("AWS_LAMBDA_LOG_LEVEL", "WARN".into()),
         // Real statuses, so each invocation's answer is checked by its status alone.
         ("STATUS_CODES", "http".into()),
@@ -88,7 +139,11 @@ pub fn function_env(table: &str, secret: &str) -> Vec<(&'static str, String)> {
         ("LOGIN_LIMIT_MOBILE_IP", "100000000/60".into()),
         ("LOGIN_LIMIT_IP", "100000000/60".into()),
         ("LOGIN_LIMIT_MOBILE", "100000000/60".into()),
-    ]
+    ];
+    if let Ok(ca) = std::env::var("IHOME_TEST_CA_FILE") {
+        env.push(("IHOME_TEST_CA_FILE", ca));
+    }
+    env
 }
 
 /// Builds the events: a registration for a fresh mobile (its code put in Redis first), an
