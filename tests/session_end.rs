@@ -26,6 +26,8 @@ struct Answer {
     status: u16,
     code: String,
     cookie: Option<String>,
+    /// The handler call's own wall time.
+    took: std::time::Duration,
 }
 
 /// `method path` with `body` and the session `cookie` (a `set-cookie` value or a bare token), as
@@ -53,13 +55,16 @@ async fn call(
         e["cookies"] = json!(["theme=dark", format!("__Host-session={}", token(cookie))]);
     }
     let req = lambda_http::request::from_str(&e.to_string()).unwrap();
+    let started = std::time::Instant::now();
     let resp = http::handle(app.clone(), req).await;
+    let took = started.elapsed();
     let lambda_http::Body::Text(text) = resp.body() else {
         panic!("text body")
     };
     let v: Value = serde_json::from_str(text).unwrap();
     support::logs::assert_clean();
     Answer {
+        took,
         status: resp.status().as_u16(),
         code: v["code"].as_str().unwrap().to_owned(),
         cookie: resp
@@ -726,4 +731,75 @@ async fn an_answered_ending_is_already_on_the_replica() {
         "the missed wait is logged"
     );
     assert!(!open_at_function(&app, &third).await);
+}
+
+/// Issue 19's budget: what each route costs beyond the hash and the store round trips, from the
+/// function's own metrics line (its HashTime, RedisTime and DynamoDbTime, subtracted from the
+/// wall time of the handler call), median of 100 per route, printed. A measurement, not a test:
+/// `cargo test --profile bench --test session_end -- --ignored --nocapture overhead`
+/// (docs/performance.md, "The session routes").
+#[tokio::test]
+#[ignore]
+async fn overhead_beyond_the_hash_and_the_stores_per_route() {
+    let mut st = Stores::fresh().await;
+    let app = st.app().await;
+    let mobile = random_mobile();
+    register(&mut st, &app, &mobile).await;
+    let metrics_line = || {
+        support::logs::lines()
+            .into_iter()
+            .rev()
+            .find(|l| l.contains("\"_aws\""))
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap())
+            .unwrap()
+    };
+    let beyond = |took: std::time::Duration, line: &Value| {
+        let stage = |name: &str| line[name].as_f64().unwrap_or(0.0);
+        took.as_secs_f64() * 1000.0 - stage("HashTime") - stage("RedisTime") - stage("DynamoDbTime")
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut logout, mut everywhere, mut change_pw, mut login) = (vec![], vec![], vec![], vec![]);
+    let mut resets = vec![];
+    let mut password = PASSWORD.to_owned();
+    for i in 0..100 {
+        let a = log_in(&app, &mobile, &password, "198.51.100.50").await;
+        login.push(beyond(a.took, &metrics_line()));
+        let cookie = a.cookie.unwrap();
+        let a = log_out(&app, &cookie).await;
+        assert_eq!(a.code, "logged_out");
+        logout.push(beyond(a.took, &metrics_line()));
+        let cookie = log_in(&app, &mobile, &password, "198.51.100.50")
+            .await
+            .cookie
+            .unwrap();
+        let next = format!("{NEW_PASSWORD} {i}");
+        let a = change(&app, &cookie, &password, &next).await;
+        assert_eq!(a.code, "password_changed");
+        change_pw.push(beyond(a.took, &metrics_line()));
+        password = next;
+        let a = log_out_everywhere(&app, &a.cookie.unwrap()).await;
+        assert_eq!(a.code, "logged_out_everywhere");
+        everywhere.push(beyond(a.took, &metrics_line()));
+        set_reset_code(&mut st, &mobile, "246802").await;
+        let next = format!("{NEW_PASSWORD} reset {i}");
+        let a = reset(&app, &mobile, "246802", &next, "198.51.100.50").await;
+        assert_eq!(a.code, "password_reset");
+        resets.push(beyond(a.took, &metrics_line()));
+        password = next;
+    }
+    for (route, samples) in [
+        ("POST /api/v1.0/sessions (login)", login),
+        ("DELETE /api/v1.0/session", logout),
+        ("DELETE /api/v1.0/sessions", everywhere),
+        ("PUT /api/v1.0/users/password", change_pw),
+        ("POST /api/v1.0/password_resets", resets),
+    ] {
+        println!(
+            "{route:34} overhead beyond hash + stores, median {:.3} ms",
+            median(samples)
+        );
+    }
 }
