@@ -456,11 +456,13 @@ kept = old[old.index(BEGIN):old.index(END) + len(END)] if BEGIN in old and END i
     BEGIN + "\n\n## Memory size (scripts/power-tune)\n\nNot measured yet: run `scripts/power-tune`.\n\n" + END)
 caveats = lines.index("## Caveats")
 lines[caveats:caveats] = [kept, ""]
-# Likewise the enumeration section, scripts/enumeration-bench's (issue 20), kept as it is.
-EBEGIN, EEND = "<!-- enumeration: begin -->", "<!-- enumeration: end -->"
-if EBEGIN in old and EEND in old:
-    caveats = lines.index("## Caveats")
-    lines[caveats:caveats] = [old[old.index(EBEGIN):old.index(EEND) + len(EEND)], ""]
+# Likewise the sections other commands measure, kept as they are: scripts/enumeration-bench's
+# (issue 20) and the session routes' overhead (issue 19, tests/session_end.rs).
+for section in ("enumeration", "session-routes"):
+    b, e = f"<!-- {section}: begin -->", f"<!-- {section}: end -->"
+    if b in old and e in old:
+        caveats = lines.index("## Caveats")
+        lines[caveats:caveats] = [old[old.index(b):old.index(e) + len(e)], ""]
 open(path, "w").write("\n".join(lines) + "\n")
 
 # The chart: the distribution (CDF, log time axis) of each measured latency.
