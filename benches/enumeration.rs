@@ -33,10 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+#[path = "../tests/support/tables.rs"]
+mod tables;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use ihome_register::core::domain::{Mobile, Password};
 use ihome_register::core::{hashing, login::FAILURE_FLOOR};
 use ihome_register::edge::app::{self, App};
@@ -292,29 +292,6 @@ fn config(table: &str, secret: &str) -> Config {
     .expect("the benchmark's configuration is valid")
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
-    ddb.create_table()
-        .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("mobile")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("mobile")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("the DynamoDB server creates a table");
-}
-
 /// What the stored item holds.
 enum Stored {
     Hash(String),
@@ -429,7 +406,7 @@ async fn run(a: &Args, capped: Option<(f64, f64, &Capped)>) -> bool {
     let secret = format!("{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next());
     let config = config(&table, &secret);
     let ddb = app::dynamodb_client(&config).await;
-    create_table(&ddb, &table).await;
+    tables::create_table(&ddb, &table).await;
     app::prepare();
 
     // One user per kind. Ours is hashed here, as registration would; the others come from the
