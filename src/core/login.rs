@@ -86,16 +86,6 @@ impl<U: UserStore, T: LoginThrottle, S: SessionStore> Login<U, T, S> {
         }
     }
 
-    /// The user store, for the other routes that read a user's item.
-    pub fn users(&self) -> &U {
-        &self.users
-    }
-
-    /// The throttle, for the other routes that take a password guess.
-    pub fn throttle(&self) -> &T {
-        &self.throttle
-    }
-
     pub async fn log_in(
         &self,
         credentials: Credentials,

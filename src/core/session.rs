@@ -62,11 +62,6 @@ pub struct SessionSettings {
 }
 
 impl SessionSettings {
-    /// How long the store must keep a user's version: longer than any token issued now lives.
-    pub fn version_keep(&self) -> Duration {
-        self.ttl + Duration::from_secs(LEEWAY_SECONDS)
-    }
-
     /// A verifier for the tokens these settings sign.
     pub fn verifier(&self) -> Verifier {
         Verifier::new([self.secret.expose_secret().as_bytes()], &self.issuer)
@@ -141,7 +136,7 @@ impl Sessions {
         ))
     }
 
-    /// How long the store must keep a user's version (see [`SessionSettings::version_keep`]).
+    /// How long the store must keep a user's version: longer than any token issued now lives.
     pub fn version_keep(&self) -> Duration {
         self.ttl + Duration::from_secs(LEEWAY_SECONDS)
     }

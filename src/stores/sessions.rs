@@ -66,9 +66,10 @@ impl RedisSessions {
     }
 
     /// Each write is followed by Redis's `WAIT`: the answer comes once `replicas` replicas
-    /// acknowledged it, or after `timeout` (shorter than the connection's reply timeout; then with a warning: the durable record in DynamoDB
-    /// is written already, and the function's own routes check it). A replica promoted by a
-    /// failover then holds every ending that was answered. `replicas` = 0 waits for nothing.
+    /// acknowledged it, or after `timeout` (shorter than the connection's reply timeout), then
+    /// with a warning: the durable record in DynamoDB is written already, and the function's own
+    /// routes check it. A replica promoted by a failover then holds every ending that was
+    /// answered. `replicas` = 0 waits for nothing.
     pub fn waiting_for(mut self, replicas: u32, timeout: Duration) -> Self {
         self.wait = (replicas > 0).then(|| (replicas, timeout.as_millis().max(1) as u64));
         self
@@ -135,19 +136,16 @@ impl SessionStore for RedisSessions {
             .as_millis()
             .to_string();
         let key = ended_key(jti);
+        // One command (PXAT: Redis 6.2, the oldest this project runs on).
         self.redis
             .with_reconnect(|mut conn| {
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("SET")
+                let set = redis::cmd("SET")
                     .arg(&key)
                     .arg("1")
-                    .ignore()
-                    .cmd("PEXPIREAT")
-                    .arg(&key)
+                    .arg("PXAT")
                     .arg(&at)
-                    .ignore();
-                async move { pipe.query_async::<()>(&mut conn).await }
+                    .clone();
+                async move { set.query_async::<()>(&mut conn).await }
             })
             .await
             .map_err(unavailable)?;

@@ -116,14 +116,7 @@ impl UserStore for DynamoUsers {
             Some(AttributeValue::Null(_)) => ("", Some("the item's password_hash is NULL")),
             Some(_) => ("", Some("the item's password_hash is not a string")),
         };
-        let session_version = match item.get("session_version") {
-            None => 0,
-            Some(v) => v
-                .as_n()
-                .ok()
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| unreadable("session_version"))?,
-        };
+        let session_version = version_of(&item)?;
         Ok(Some(StoredUser {
             user_id,
             name: text("name")

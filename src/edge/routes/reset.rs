@@ -27,9 +27,6 @@ pub async fn respond<C: SmsCodeStore, U: UserStore, T: LoginThrottle, S: Session
                 ..Reply::of(Outcome::PasswordReset)
             }
         }
-        Err(err) => {
-            tracing::info!(%mobile, "password reset refused or failed");
-            account_failure(&err, "password reset")
-        }
+        Err(err) => account_failure(&err, "password reset"),
     }
 }
