@@ -47,6 +47,19 @@ def dechunk(body: bytes) -> bytes:
         at = end + 2 + size + 2
 
 
+async def read_body(r: asyncio.StreamReader, headers, *, unframed_to_close: bool) -> bytes:
+    """A message's body as its framing says: chunked, or Content-Length; with neither, an answer
+    runs to the connection's close and a request has none."""
+    if (header(headers, b"transfer-encoding") or b"").lower() == b"chunked":
+        raw = bytearray()
+        while not raw.endswith(b"0\r\n\r\n"):
+            raw += await r.readuntil(b"\r\n")
+        return dechunk(bytes(raw))
+    if (length := header(headers, b"content-length")) is not None:
+        return await r.readexactly(int(length))
+    return await r.read() if unframed_to_close else b""
+
+
 async def forward(up_host: str, up_port: int, start: bytes, headers, body: bytes) -> bytes:
     """One request to the server on its own connection; the answer re-framed for keep-alive."""
     r, w = await asyncio.open_connection(up_host, up_port)
@@ -59,15 +72,7 @@ async def forward(up_host: str, up_port: int, start: bytes, headers, body: bytes
         status, up_headers = split_head(head)
         # The answer ends where its framing says, not when moto closes the connection: moto's
         # server closes it ~10 ms after the answer, which waiting for would add to every call.
-        if (header(up_headers, b"transfer-encoding") or b"").lower() == b"chunked":
-            raw = bytearray()
-            while not raw.endswith(b"0\r\n\r\n"):
-                raw += await r.readuntil(b"\r\n")
-            rest = dechunk(bytes(raw))
-        elif (length := header(up_headers, b"content-length")) is not None:
-            rest = await r.readexactly(int(length))
-        else:
-            rest = await r.read()
+        rest = await read_body(r, up_headers, unframed_to_close=True)
     finally:
         w.close()
     kept = [(n, v) for n, v in up_headers if n.lower() not in HOP_BY_HOP]
@@ -103,14 +108,7 @@ async def main() -> None:
                 except asyncio.IncompleteReadError:
                     return  # the client closed its connection
                 start, headers = split_head(head[:-4])
-                body = b""
-                if (te := header(headers, b"transfer-encoding")) and te.lower() == b"chunked":
-                    raw = bytearray()
-                    while not raw.endswith(b"0\r\n\r\n"):
-                        raw += await reader.readuntil(b"\r\n")
-                    body = dechunk(bytes(raw))
-                elif (length := header(headers, b"content-length")) is not None:
-                    body = await reader.readexactly(int(length))
+                body = await read_body(reader, headers, unframed_to_close=False)
                 writer.write(await forward(up_host, int(up_port), start, headers, body))
                 await writer.drain()
                 if (header(headers, b"connection") or b"").lower() == b"close":
