@@ -287,6 +287,12 @@ async fn stores_that_never_answer_cost_init_the_warm_up_limit_once_and_a_warning
             format!("https://{}", dynamodb.local_addr().unwrap()),
         ),
         ("STATUS_CODES", "http".into()),
+        // Roots named with a plain `redis://` URL (as a bench run's environment leaves them):
+        // the test-ca build must still start, not refuse the URL.
+        (
+            TEST_CA_FILE_ENV,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/aws-root-cas.pem").into(),
+        ),
     ];
     let api = RuntimeApi::start().await;
     let spawned = Instant::now();

@@ -141,16 +141,20 @@ fn preconnect_enabled() -> bool {
 /// redis crate's Web PKI roots, as ElastiCache's certificates chain to them.
 fn redis_store(config: &Config) -> Result<Redis, StartupError> {
     #[cfg(feature = "test-ca")]
-    if let Some(root_cert) = test_ca() {
+    {
         use secrecy::ExposeSecret;
-        let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(root_cert),
-        };
-        let client = redis::Client::build_with_tls(config.redis_url.expose_secret(), certs)
-            .map_err(|_| StartupError::RedisUrl)?;
-        return Redis::with_client(client, config.redis_timeout)
-            .map_err(|_| StartupError::RedisUrl);
+        let url = config.redis_url.expose_secret();
+        // Only a TLS URL takes the roots: redis's TLS builder refuses a plain `redis://` one.
+        if let Some(root_cert) = test_ca().filter(|_| url.starts_with("rediss://")) {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            };
+            let client =
+                redis::Client::build_with_tls(url, certs).map_err(|_| StartupError::RedisUrl)?;
+            return Redis::with_client(client, config.redis_timeout)
+                .map_err(|_| StartupError::RedisUrl);
+        }
     }
     Redis::new(&config.redis_url, config.redis_timeout).map_err(|_| StartupError::RedisUrl)
 }
