@@ -201,8 +201,8 @@ if sizes and "init_before_burst_ms" in sizes[0]:
             f"Both move with the machine: the first invocations ranged {s['first_burst_ms']['min']:.1f}-"
             f"{s['first_burst_ms']['max']:.1f} ms, so a median of {s['first_burst_ms']['n']} is good to ten-odd ms at this size, and a full "
             f"core's speed changes between runs on a shared machine (here the hash with no quota took "
-            f"{ref_hash(s, 'hash_alone_ms'):.1f} ms at this size's turn; the same hash's floor and the init of 20 cold starts at "
-            "a full core, measured by scripts/bench in its own run, are at the top of this file).",
+            f"{ref_hash(s, 'hash_alone_ms'):.1f} ms at this size's turn; the same hash's floor and init at a full core, "
+            "measured by scripts/bench in its own run, are at the top of this file).",
         ]
 lines += [
     "",

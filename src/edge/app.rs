@@ -144,8 +144,9 @@ fn redis_store(config: &Config) -> Result<Redis, StartupError> {
     {
         use secrecy::ExposeSecret;
         let url = config.redis_url.expose_secret();
-        // Only a TLS URL takes the roots: redis's TLS builder refuses a plain `redis://` one.
-        if let Some(root_cert) = test_ca().filter(|_| url.starts_with("rediss://")) {
+        // Only a TLS URL takes the roots (redis's TLS builder refuses a plain `redis://` one),
+        // and only then is the file read.
+        if let Some(root_cert) = url.starts_with("rediss://").then(test_ca).flatten() {
             let certs = redis::TlsCertificates {
                 client_tls: None,
                 root_cert: Some(root_cert),
